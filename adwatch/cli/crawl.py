@@ -1,0 +1,28 @@
+"""``adwatch crawl``: one crawl run under an authorisation, then linking."""
+
+from __future__ import annotations
+
+import typer
+
+from adwatch.cli.app_context import AppContext
+from adwatch.cli.render import crawl_progress, print_crawl_summary
+from adwatch.services.crawling import crawl_and_link
+
+
+def crawl_command(
+    ctx: typer.Context,
+    authorisation_id: int = typer.Option(..., "--authorisation", help="Authorisation id."),
+    site: str = typer.Option(..., help="Site profile key; the authorisation must name it."),
+) -> None:
+    """Crawl an authorised site, store matching ads and link them into candidate profiles."""
+    context: AppContext = ctx.obj
+    with crawl_progress(context.console, site) as on_progress:
+        outcome = crawl_and_link(
+            context.settings,
+            context.session_factory,
+            authorisation_id=authorisation_id,
+            site_key=site,
+            actor=context.settings.operator,
+            on_progress=on_progress,
+        )
+    print_crawl_summary(context.console, outcome)

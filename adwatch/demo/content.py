@@ -1,0 +1,707 @@
+"""Deterministic synthetic content for the bundled demo ad site.
+
+Everything here is generated from a seed: fictional names, non-explicit ad texts, abstract
+images (gradients and shapes, never a person) and phone numbers drawn only from ranges that
+regulators reserve for fiction. The same seed always yields the same ads and the same image
+bytes, so tests and benchmarks can rely on the ground truth (``DemoAd.advertiser_id``).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+__all__ = [
+    "AU_FICTION_MOBILES",
+    "BAD_IMAGE_BYTES",
+    "BAD_IMAGE_NAME",
+    "BASE_DATE",
+    "FAULT_AD_IDS",
+    "FAULT_BAD_IMAGE",
+    "FAULT_HTTP_500",
+    "FAULT_MALFORMED",
+    "HELP_DESK_PHONE_DISPLAY",
+    "HELP_DESK_PHONE_E164",
+    "IMAGE_SIZE",
+    "DemoAd",
+    "DemoReview",
+    "DemoSiteContent",
+    "format_phone",
+    "generate_demo_content",
+    "human_date",
+    "is_fiction_phone",
+]
+
+CET = timezone(timedelta(hours=1), "CET")
+BASE_DATE = datetime(2026, 11, 1, 0, 0, tzinfo=CET)
+IMAGE_SIZE = (320, 400)
+
+# Ofcom drama range for London, 020 7946 0000–0999 (the 07700 900xxx drama mobiles are not
+# valid numbers to libphonenumber, so a matcher would rightly drop them). 0999 is kept for
+# the site's help desk so that no advertiser shares a number with the boilerplate footer.
+# Numbers are always written internationally: "020 …" read as Dutch would be Amsterdam.
+_UK_PREFIX_E164 = "+442079460"
+HELP_DESK_PHONE_E164 = "+442079460999"
+HELP_DESK_PHONE_DISPLAY = "+44 20 7946 0999"
+_UK_ADVERTISER_SUFFIXES = range(0, 999)
+# ACMA fiction mobiles: only numbers that are both inside 0491 570 006–159 and on ACMA's
+# published list, so they are fictional under either reading of the reservation.
+AU_FICTION_MOBILES: tuple[str, ...] = (
+    "+61491570006",
+    "+61491570110",
+    "+61491570156",
+    "+61491570157",
+    "+61491570158",
+    "+61491570159",
+)
+
+FAULT_MALFORMED = "f-malformed"
+FAULT_BAD_IMAGE = "f-badimage"
+FAULT_HTTP_500 = "f-error"
+FAULT_AD_IDS: tuple[str, ...] = (FAULT_MALFORMED, FAULT_BAD_IMAGE, FAULT_HTTP_500)
+BAD_IMAGE_NAME = "f-badimage.jpg"
+BAD_IMAGE_BYTES = b"This is not a JPEG image; it is a synthetic fault of the adwatch demo site.\n"
+
+_MAX_IMAGE_BYTES = 40_000
+VariantKind = Literal["resized", "recompressed"]
+_VARIANT_KINDS: tuple[VariantKind, ...] = ("resized", "recompressed")
+
+CITIES: tuple[str, ...] = (
+    "Amsterdam",
+    "Rotterdam",
+    "Utrecht",
+    "Den Haag",
+    "Eindhoven",
+    "Groningen",
+    "Arnhem",
+    "Breda",
+    "Tilburg",
+    "Nijmegen",
+    "Maastricht",
+    "Zwolle",
+    "Haarlem",
+    "Enschede",
+)
+
+_NAMES: tuple[str, ...] = (
+    "Lena",
+    "Mia",
+    "Sofia",
+    "Nina",
+    "Eva",
+    "Lara",
+    "Jade",
+    "Bella",
+    "Roxy",
+    "Daria",
+    "Alina",
+    "Yara",
+    "Luna",
+    "Kira",
+    "Mila",
+    "Naomi",
+    "Vera",
+    "Zoë",
+    "Tess",
+    "Isa",
+    "Amber",
+    "Lotte",
+    "Nora",
+    "Sasha",
+)
+
+Language = Literal["nl", "en", "mixed"]
+
+_TITLES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "{name} – new in {city}",
+        "{name}, only a few days in {city}",
+        "Sweet company in {city}: {name}",
+        "Discreet and friendly – {name}",
+        "{name} visiting {city} this week",
+        "New face in {city}! {name}",
+    ),
+    "nl": (
+        "{name} – nieuw in {city}",
+        "{name}, maar een paar dagen in {city}",
+        "Lieve {name} in {city}",
+        "Nieuw! {name} in {city}",
+        "Deze week in {city}: {name}",
+        "Gezellig gezelschap in {city} – {name}",
+    ),
+}
+
+_OPENINGS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "New in {city} for a few days only.",
+        "Hi, I am {name}, just arrived in {city}.",
+        "Only this week in {city}!",
+        "Visiting {city} for a short time.",
+    ),
+    "nl": (
+        "Nieuw in {city}, maar een paar dagen!",
+        "Hoi, ik ben {name} en net aangekomen in {city}.",
+        "Alleen deze week in {city}!",
+        "Even op bezoek in {city}.",
+    ),
+}
+
+_BODY: dict[str, tuple[str, ...]] = {
+    "en": (
+        "Friendly, discreet and always on time.",
+        "Available day and night.",
+        "Sweet, elegant company for dinner or a drink.",
+        "Hotel visits possible.",
+        "Private and clean apartment near the centre.",
+        "I speak English and a little Dutch.",
+        "Relaxed, open-minded and easy to talk to.",
+        "Appointments also at short notice.",
+    ),
+    "nl": (
+        "Vriendelijk, discreet en altijd op tijd.",
+        "Dag en nacht bereikbaar.",
+        "Lief en stijlvol gezelschap voor een etentje of een drankje.",
+        "Hotelbezoek mogelijk.",
+        "Privé en schoon appartement vlak bij het centrum.",
+        "Ik spreek Engels en een beetje Nederlands.",
+        "Relaxed, spontaan en makkelijk in de omgang.",
+        "Afspraken ook op korte termijn.",
+    ),
+}
+
+_CLOSINGS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "Call or WhatsApp.",
+        "Call or WhatsApp: {phone}.",
+        "No withheld numbers, please.",
+        "Text me first, I will answer quickly.",
+        "WhatsApp only: {phone}",
+    ),
+    "nl": (
+        "Bel of app gerust.",
+        "Bel of app: {phone}.",
+        "Geen anonieme nummers a.u.b.",
+        "Stuur eerst een berichtje, ik reageer snel.",
+        "Alleen WhatsApp: {phone}",
+    ),
+}
+
+_REVIEW_AUTHORS: tuple[str, ...] = (
+    "Guest4821",
+    "Jan_R",
+    "travelman",
+    "Pieter77",
+    "m.b.",
+    "anon_user",
+    "Kees-U",
+    "nightowl",
+    "R.v.D.",
+    "visitor_nl",
+)
+
+_REVIEW_TEXTS: tuple[str, ...] = (
+    "Friendly and punctual, good communication.",
+    "As advertised, would recommend.",
+    "Leuk contact, vriendelijk en op tijd.",
+    "Reageerde snel op WhatsApp.",
+    "Nice conversation, relaxed atmosphere.",
+    "Prima afspraak, aanrader.",
+    "Hard to reach by phone, but friendly.",
+    "Locatie was makkelijk te vinden.",
+)
+
+_MONTHS: tuple[str, ...] = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAd:
+    """One synthetic ad as served on ``/ad/{ad_id}``."""
+
+    ad_id: str
+    advertiser_id: str  # ground truth: who is behind it (for tests and benchmarks only)
+    title: str
+    text: str  # paragraphs separated by a blank line
+    city: str
+    posted_at: datetime
+    phone_display: str
+    phone_e164: str
+    image_names: tuple[str, ...]
+    requires_js: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DemoReview:
+    """A third-party review shown under an ad (content the crawler must not keep)."""
+
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSiteContent:
+    """All content of one demo site, with its ground truth.
+
+    ``images`` maps image names to JPEG bytes; they are rendered on first access and cached,
+    and the bytes depend only on the seed and the name. With ``faults`` it also holds
+    :data:`BAD_IMAGE_NAME`, whose bytes are deliberately not an image.
+    """
+
+    seed: int
+    ads: tuple[DemoAd, ...]
+    images: Mapping[str, bytes] = field(repr=False, hash=False)
+    faults: bool
+    # Extra ground truth beyond the ads themselves.
+    reviews: Mapping[str, tuple[DemoReview, ...]] = field(
+        default_factory=dict, repr=False, hash=False
+    )
+    image_variant_of: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
+
+    def ad(self, ad_id: str) -> DemoAd | None:
+        """The ad with ``ad_id``, or ``None``."""
+        for ad in self.ads:
+            if ad.ad_id == ad_id:
+                return ad
+        return None
+
+    @property
+    def fault_ads(self) -> tuple[DemoAd, ...]:
+        """The deliberately broken ads (empty unless ``faults``)."""
+        return tuple(ad for ad in self.ads if ad.ad_id in FAULT_AD_IDS)
+
+    @property
+    def static_ads(self) -> tuple[DemoAd, ...]:
+        """Healthy ads whose content is in the HTML itself, newest first (as listed)."""
+        healthy = (ad for ad in self.ads if not ad.requires_js and ad.ad_id not in FAULT_AD_IDS)
+        return tuple(sorted(healthy, key=lambda ad: (ad.posted_at, ad.ad_id), reverse=True))
+
+    @property
+    def js_ads(self) -> tuple[DemoAd, ...]:
+        """Ads whose content only appears after JavaScript runs, newest first."""
+        scripted = (ad for ad in self.ads if ad.requires_js)
+        return tuple(sorted(scripted, key=lambda ad: (ad.posted_at, ad.ad_id), reverse=True))
+
+    def listed_ads(self, *, javascript: bool = False) -> tuple[DemoAd, ...]:
+        """The order of ``/ads`` (faults first, so they land on page 1) or of ``/ads/js``."""
+        if javascript:
+            return self.js_ads
+        return self.fault_ads + self.static_ads
+
+
+def is_fiction_phone(e164: str) -> bool:
+    """Whether ``e164`` is one of the fiction-reserved numbers this module may use."""
+    if e164 in AU_FICTION_MOBILES:
+        return True
+    suffix = e164.removeprefix(_UK_PREFIX_E164)
+    return suffix != e164 and len(suffix) == 3 and suffix.isdigit()
+
+
+def format_phone(e164: str, style: int) -> str:
+    """Write a fiction number the way an advertiser might (``style`` picks one of five forms)."""
+    # International forms only: the site is Dutch, and a national form would be read as Dutch.
+    if e164.startswith("+44"):
+        n = e164.removeprefix("+44")  # "2079460123"
+        forms = (
+            f"+44 {n[:2]} {n[2:6]} {n[6:]}",
+            f"+44 (0){n[:2]} {n[2:6]} {n[6:]}",
+            f"+44-{n[:2]}-{n[2:6]}-{n[6:]}",
+            f"0044 {n[:2]} {n[2:6]} {n[6:]}",
+            f"+44{n}",
+        )
+    else:
+        n = e164.removeprefix("+61")  # "491570156"
+        forms = (
+            f"+61 {n[:3]} {n[3:6]} {n[6:]}",
+            f"+61 (0){n[:3]} {n[3:6]} {n[6:]}",
+            f"+61-{n[:3]}-{n[3:6]}-{n[6:]}",
+            f"0061 {n[:3]} {n[3:6]} {n[6:]}",
+            f"+61{n}",
+        )
+    return forms[style % len(forms)]
+
+
+def human_date(moment: datetime) -> str:
+    """A locale-independent display date such as ``3 Nov 2026, 14:05``."""
+    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M}"
+
+
+# --- images -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ImageRecipe:
+    kind: Literal["photo", "raw"] | VariantKind
+    key: str  # seeds the rendering of a photo; names the original for variants
+    raw: bytes = b""
+
+
+def _random_colour(rng: random.Random) -> tuple[int, int, int]:
+    return (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+
+
+def _render_photo(key: str) -> Image.Image:
+    """An abstract picture: a coloured gradient, a few translucent shapes and soft noise."""
+    rng = random.Random(key)  # str seeds hash with SHA-512: stable across runs and platforms
+    width, height = IMAGE_SIZE
+    gradient = Image.linear_gradient("L").resize((width, height))
+    if rng.random() < 0.5:
+        gradient = gradient.transpose(Image.Transpose.ROTATE_180)
+    base = ImageOps.colorize(gradient, _random_colour(rng), _random_colour(rng)).convert("RGBA")
+    overlay = Image.new("RGBA", IMAGE_SIZE, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    for _ in range(rng.randint(5, 9)):
+        fill = (*_random_colour(rng), rng.randint(140, 230))
+        x0, y0 = rng.randrange(-40, width), rng.randrange(-40, height)
+        x1, y1 = x0 + rng.randint(40, 200), y0 + rng.randint(40, 220)
+        shape = rng.randrange(4)
+        if shape == 0:
+            draw.ellipse((x0, y0, x1, y1), fill=fill)
+        elif shape == 1:
+            draw.rectangle((x0, y0, x1, y1), fill=fill)
+        elif shape == 2:
+            points = [
+                (rng.randrange(width), rng.randrange(height)) for _ in range(rng.randint(3, 6))
+            ]
+            draw.polygon(points, fill=fill)
+        else:
+            draw.line((x0, y0, x1, y1), fill=fill, width=rng.randint(8, 24))
+    picture = Image.alpha_composite(base, overlay).convert("RGB")
+    # Coarse noise, upscaled, so the JPEG looks photo-like yet stays small.
+    noise = Image.frombytes("L", (40, 50), rng.randbytes(40 * 50)).resize(
+        IMAGE_SIZE, Image.Resampling.BILINEAR
+    )
+    picture = Image.blend(picture, Image.merge("RGB", (noise, noise, noise)), 0.08)
+    return picture.filter(ImageFilter.GaussianBlur(0.8))
+
+
+def _jpeg(picture: Image.Image, quality: int) -> bytes:
+    for q in (quality, quality - 15, quality - 30):
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=q, optimize=True)
+        if buffer.tell() <= _MAX_IMAGE_BYTES:
+            break
+    return buffer.getvalue()
+
+
+class _LazyImages(Mapping[str, bytes]):
+    """Image bytes rendered on first access: large sites start instantly, bytes stay stable."""
+
+    def __init__(self, recipes: dict[str, _ImageRecipe]) -> None:
+        self._recipes = recipes
+        self._cache: dict[str, bytes] = {}
+        self._lock = threading.Lock()  # the demo server reads from several threads
+
+    def __getitem__(self, name: str) -> bytes:
+        with self._lock:
+            return self._get(name)
+
+    def _get(self, name: str) -> bytes:
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        recipe = self._recipes[name]
+        if recipe.kind == "raw":
+            data = recipe.raw
+        elif recipe.kind == "photo":
+            data = _jpeg(_render_photo(recipe.key), 82)
+        else:
+            original = Image.open(io.BytesIO(self._get(recipe.key)))
+            original.load()
+            if recipe.kind == "resized":
+                width, height = original.size
+                data = _jpeg(original.resize((width * 7 // 8, height * 7 // 8)), 82)
+            else:
+                data = _jpeg(original, 55)
+        self._cache[name] = data
+        return data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._recipes)
+
+    def __len__(self) -> int:
+        return len(self._recipes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._recipes
+
+
+# --- ads ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Advertiser:
+    advertiser_id: str
+    names: tuple[str, ...]  # first is the usual name, others are aliases
+    language: Language
+    phones: tuple[str, ...]
+    phone_style: int
+    photos: list[str]
+    body: tuple[str, ...]  # the sentences this advertiser keeps reusing
+    n_ads: int
+
+
+class _Names:
+    """Hands out unique, opaque image names such as ``3fa81c09.jpg``."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._used: set[str] = set()
+
+    def new(self) -> str:
+        while True:
+            name = f"{self._rng.getrandbits(32):08x}.jpg"
+            if name not in self._used:
+                self._used.add(name)
+                return name
+
+
+def _pick_language(rng: random.Random, language: Language) -> str:
+    if language == "mixed":
+        return rng.choice(("nl", "en"))
+    return language
+
+
+def _ad_text(rng: random.Random, adv: _Advertiser, name: str, city: str, phone: str) -> str:
+    """Opening, the advertiser's recurring sentences (slightly shuffled), closing."""
+    lang = _pick_language(rng, adv.language)
+    opening = rng.choice(_OPENINGS[lang]).format(name=name, city=city)
+    body = list(adv.body)
+    rng.shuffle(body)
+    if len(body) > 2 and rng.random() < 0.5:
+        body.pop()
+    closing_lang = _pick_language(rng, adv.language)
+    closing = rng.choice(_CLOSINGS[closing_lang]).format(phone=phone)
+    return f"{opening} {' '.join(body)}\n\n{closing}"
+
+
+def _reviews(rng: random.Random) -> tuple[DemoReview, ...]:
+    count = rng.choice((0, 1, 1, 2, 3))
+    return tuple(
+        DemoReview(rng.choice(_REVIEW_AUTHORS), rng.choice(_REVIEW_TEXTS)) for _ in range(count)
+    )
+
+
+def _advertisers(
+    rng: random.Random, n_ads: int, names: _Names, recipes: dict[str, _ImageRecipe], seed: int
+) -> list[_Advertiser]:
+    """Split ``n_ads`` over about ``n_ads / 4`` advertisers, a few of them with a single ad."""
+    n_adv = max(1, round(n_ads / 4)) if n_ads else 0
+    n_single = min(max(n_adv - 1, 0), (n_adv * 3) // 10)
+    n_multi = n_adv - n_single
+    counts = [0] * n_multi
+    for i in range(n_ads - n_single):
+        counts[i % n_multi if i < 2 * n_multi else rng.randrange(n_multi)] += 1
+    counts += [1] * n_single
+    # About three in ten advertisers with three or more ads use a second phone (at least one).
+    busy = [i for i, count in enumerate(counts) if count > 2]
+    two_phones = set(rng.sample(busy, (len(busy) * 3 + 9) // 10))
+    order = list(range(n_adv))
+    rng.shuffle(order)  # singletons should not all sit at the end of the id range
+
+    uk = [f"{_UK_PREFIX_E164}{s:03d}" for s in _UK_ADVERTISER_SUFFIXES]
+    rng.shuffle(uk)
+    au = list(AU_FICTION_MOBILES)
+    rng.shuffle(au)
+    # Roughly one advertiser in six uses an Australian number (the ACMA list is short).
+    au_slots = set(rng.sample(range(n_adv), min(len(au), (n_adv + 5) // 6)))
+
+    def next_phone(i: int, australian: bool) -> str:
+        if australian and au:
+            return au.pop()
+        # Past ~1000 advertisers the fiction ranges run out and numbers repeat across them.
+        return uk.pop() if uk else f"{_UK_PREFIX_E164}{i % 999:03d}"
+
+    width = max(2, len(str(n_adv)))
+    advertisers: list[_Advertiser] = []
+    for index, (position, count) in enumerate(zip(order, counts, strict=True)):
+        multi = count > 1
+        name_pool = rng.sample(_NAMES, 3)
+        n_names = 1 if not multi or rng.random() < 0.6 else rng.randint(2, 3)
+        phones = [next_phone(position, position in au_slots)]
+        still_needed = n_adv - len(advertisers) - 1
+        if index in two_phones and len(uk) + len(au) > still_needed:
+            phones.append(next_phone(position + n_adv, rng.random() < 0.2))
+        photos = []
+        for _ in range(min(count + 1, rng.randint(2, 4)) if multi else rng.randint(1, 2)):
+            photo = names.new()
+            recipes[photo] = _ImageRecipe("photo", f"{seed}:{photo}")
+            photos.append(photo)
+        language: Language = rng.choice(("nl", "en", "mixed"))
+        body_lang = _pick_language(rng, language)
+        advertisers.append(
+            _Advertiser(
+                advertiser_id=f"adv{position + 1:0{width}d}",
+                names=tuple(name_pool[:n_names]),
+                language=language,
+                phones=tuple(phones),
+                phone_style=rng.randrange(5),
+                photos=photos,
+                body=tuple(rng.sample(_BODY[body_lang], rng.randint(2, 4))),
+                n_ads=count,
+            )
+        )
+    advertisers.sort(key=lambda adv: adv.advertiser_id)
+    return advertisers
+
+
+@dataclass(slots=True)
+class _Draft:
+    advertiser_id: str
+    title: str
+    text: str
+    city: str
+    posted_at: datetime
+    phone_display: str
+    phone_e164: str
+    image_names: tuple[str, ...]
+
+
+def _drafts_for(
+    rng: random.Random,
+    adv: _Advertiser,
+    names: _Names,
+    recipes: dict[str, _ImageRecipe],
+    variants: dict[tuple[str, VariantKind], str],
+) -> list[_Draft]:
+    """One advertiser's trip: a new city every one to four days, reusing phones and photos."""
+    drafts: list[_Draft] = []
+    moment = BASE_DATE + timedelta(days=rng.randint(0, 20))
+    city = rng.choice(CITIES)
+    for index in range(adv.n_ads):
+        if index:
+            moment += timedelta(days=rng.randint(1, 4))
+            if rng.random() < 0.8:  # mostly moving on, sometimes staying a little longer
+                city = rng.choice([c for c in CITIES if c != city])
+        posted_at = moment.replace(hour=rng.randint(8, 23), minute=rng.randrange(60))
+        name = adv.names[0] if rng.random() < 0.7 else rng.choice(adv.names)
+        # The second phone, if any, shows up on the second ad at the latest.
+        phone = adv.phones[-1] if index == 1 else rng.choice(adv.phones[:1] * 2 + adv.phones)
+        style = adv.phone_style if rng.random() < 0.7 else rng.randrange(5)
+        display = format_phone(phone, style)
+        in_text = format_phone(phone, rng.randrange(5))
+        images: list[str] = []
+        for photo in rng.sample(adv.photos, rng.randint(1, min(4, len(adv.photos)))):
+            if index and rng.random() < 0.3:
+                kind = rng.choice(_VARIANT_KINDS)
+                variant = variants.get((photo, kind))
+                if variant is None:
+                    variant = variants[photo, kind] = names.new()
+                    recipes[variant] = _ImageRecipe(kind, photo)
+                images.append(variant)
+            else:
+                images.append(photo)
+        lang = _pick_language(rng, adv.language)
+        drafts.append(
+            _Draft(
+                advertiser_id=adv.advertiser_id,
+                title=rng.choice(_TITLES[lang]).format(name=name, city=city),
+                text=_ad_text(rng, adv, name, city, in_text),
+                city=city,
+                posted_at=posted_at,
+                phone_display=display,
+                phone_e164=phone,
+                image_names=tuple(images),
+            )
+        )
+    return drafts
+
+
+def _fault_ads(
+    seed: int, advertisers: list[_Advertiser], recipes: dict[str, _ImageRecipe]
+) -> list[DemoAd]:
+    """Three broken ads by existing advertisers; their own RNG leaves the healthy ads unchanged."""
+    rng = random.Random(f"{seed}:faults")
+    recipes[BAD_IMAGE_NAME] = _ImageRecipe("raw", BAD_IMAGE_NAME, BAD_IMAGE_BYTES)
+    last = BASE_DATE + timedelta(days=40)
+    ads = []
+    for offset, ad_id in enumerate(FAULT_AD_IDS):
+        adv = rng.choice([a for a in advertisers if a.n_ads > 1] or advertisers)
+        city = rng.choice(CITIES)
+        name = adv.names[0]
+        phone = adv.phones[0]
+        images: tuple[str, ...] = (adv.photos[0],)
+        if ad_id == FAULT_BAD_IMAGE:
+            images = (adv.photos[0], BAD_IMAGE_NAME)
+        lang = _pick_language(rng, adv.language)
+        ads.append(
+            DemoAd(
+                ad_id=ad_id,
+                advertiser_id=adv.advertiser_id,
+                title=rng.choice(_TITLES[lang]).format(name=name, city=city),
+                text=_ad_text(rng, adv, name, city, format_phone(phone, adv.phone_style)),
+                city=city,
+                posted_at=last + timedelta(hours=offset),
+                phone_display=format_phone(phone, adv.phone_style),
+                phone_e164=phone,
+                image_names=images,
+                requires_js=False,
+            )
+        )
+    return ads
+
+
+def generate_demo_content(seed: int = 7, n_ads: int = 40, faults: bool = False) -> DemoSiteContent:
+    """Generate the demo site's ads, reviews and (lazily rendered) images from ``seed``.
+
+    About ``n_ads / 4`` advertisers each post several ads while moving from city to city,
+    reusing one or two phones and the same photos (sometimes resized or recompressed under a
+    new name); a few advertisers post a single ad that shares nothing. About one ad in eight
+    needs JavaScript. ``faults`` adds the ads :data:`FAULT_AD_IDS` on top of ``n_ads``.
+    """
+    if n_ads < 0:
+        raise ValueError(f"n_ads must be zero or more, got {n_ads}")
+    rng = random.Random(seed)
+    names = _Names(random.Random(f"{seed}:names"))
+    recipes: dict[str, _ImageRecipe] = {}
+    variants: dict[tuple[str, VariantKind], str] = {}
+    advertisers = _advertisers(rng, n_ads, names, recipes, seed)
+    drafts = [d for adv in advertisers for d in _drafts_for(rng, adv, names, recipes, variants)]
+    drafts.sort(key=lambda d: (d.posted_at, d.advertiser_id))
+    js_indices = set(rng.sample(range(len(drafts)), round(len(drafts) / 8)))
+    width = max(4, len(str(len(drafts))))
+    ads = [
+        DemoAd(
+            ad_id=f"a{i + 1:0{width}d}",
+            advertiser_id=d.advertiser_id,
+            title=d.title,
+            text=d.text,
+            city=d.city,
+            posted_at=d.posted_at,
+            phone_display=d.phone_display,
+            phone_e164=d.phone_e164,
+            image_names=d.image_names,
+            requires_js=i in js_indices,
+        )
+        for i, d in enumerate(drafts)
+    ]
+    if faults and advertisers:
+        ads += _fault_ads(seed, advertisers, recipes)
+    review_rng = random.Random(f"{seed}:reviews")
+    reviews = {ad.ad_id: _reviews(review_rng) for ad in ads}
+    return DemoSiteContent(
+        seed=seed,
+        ads=tuple(ads),
+        images=_LazyImages(recipes),
+        faults=faults,
+        reviews=reviews,
+        image_variant_of={name: r.key for name, r in recipes.items() if r.kind in _VARIANT_KINDS},
+    )

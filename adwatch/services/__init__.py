@@ -1,0 +1,1 @@
+"""Application services: what CLI commands and web views call."""

@@ -1,0 +1,58 @@
+"""What one crawl run's components share: passed to the spider, never global."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from crawler.site_profile import SiteProfile
+from storage.blobstore import BlobStore
+
+
+@dataclass(slots=True)
+class RunReport:
+    """Counts and problems of one run, filled by middlewares and pipelines."""
+
+    pages_fetched: int = 0
+    ads_captured: int = 0
+    ads_unchanged: int = 0
+    images_stored: int = 0
+    requests_refused: int = 0
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def add_problem(self, kind: str, url: str, message: str) -> None:
+        """Record something that went wrong; the run goes on."""
+        self.problems.append({"kind": kind, "url": url, "message": message})
+
+
+@dataclass(slots=True)
+class ProgressStream:
+    """JSON-lines progress events for the parent process (one object per line)."""
+
+    stream: IO[str] | None
+
+    def emit(self, event: str, **values: Any) -> None:
+        """Write one event; silently does nothing when there is no stream."""
+        if self.stream is None:
+            return
+        self.stream.write(json.dumps({"event": event, **values}) + "\n")
+        self.stream.flush()
+
+
+@dataclass(slots=True)
+class CrawlContext:
+    """Everything a run's spider and pipelines need, built by the worker's entry point."""
+
+    run_id: int
+    site_id: int
+    authorisation_id: int
+    profile: SiteProfile
+    max_pages: int
+    session_factory: sessionmaker[Session]
+    blob_store: BlobStore
+    default_phone_region: str
+    progress: ProgressStream
+    report: RunReport = field(default_factory=RunReport)

@@ -1,0 +1,234 @@
+"""SQLAlchemy 2 models of adwatch's core records.
+
+The schema changes only through Alembic migrations (``alembic/versions``);
+``tests/storage/test_migrations.py`` proves models and migrations agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints alike."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+authorisation_sites = Table(
+    "authorisation_sites",
+    Base.metadata,
+    Column(
+        "authorisation_id",
+        ForeignKey("authorisations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Site(Base):
+    """A preselected ad site, described by a site profile file."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    base_url: Mapped[str] = mapped_column(String(500))
+    profile_sha256: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Authorisation(Base):
+    """A recorded legal basis for crawling named sites during a period, for one case."""
+
+    __tablename__ = "authorisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(100), index=True)
+    legal_basis: Mapped[str] = mapped_column(String(50))
+    order_reference: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(50))
+    officer: Mapped[str] = mapped_column(String(200))
+    dpia_reference: Mapped[str] = mapped_column(String(200))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    max_pages_per_run: Mapped[int] = mapped_column(Integer, default=500)
+    max_runs_per_day: Mapped[int] = mapped_column(Integer, default=4)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    registered_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    sites: Mapped[list[Site]] = relationship(secondary=authorisation_sites)
+
+
+class CrawlRun(Base):
+    """One crawl of one site under one authorisation, with its counts and problems."""
+
+    __tablename__ = "crawl_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    authorisation_id: Mapped[int] = mapped_column(ForeignKey("authorisations.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    software_version: Mapped[str] = mapped_column(String(50))
+    profile_sha256: Mapped[str] = mapped_column(String(64))
+    pages_fetched: Mapped[int] = mapped_column(Integer, default=0)
+    ads_captured: Mapped[int] = mapped_column(Integer, default=0)
+    ads_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    images_stored: Mapped[int] = mapped_column(Integer, default=0)
+    requests_refused: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+    authorisation: Mapped[Authorisation] = relationship()
+    site: Mapped[Site] = relationship()
+
+
+class Ad(Base):
+    """One captured version of an ad."""
+
+    __tablename__ = "ads"
+    __table_args__ = (UniqueConstraint("site_id", "url", "content_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
+    authorisation_id: Mapped[int] = mapped_column(ForeignKey("authorisations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+
+    site: Mapped[Site] = relationship()
+    images: Mapped[list[AdImage]] = relationship(
+        back_populates="ad", cascade="all, delete-orphan", order_by="AdImage.position"
+    )
+    phone_links: Mapped[list[AdPhone]] = relationship(
+        back_populates="ad", cascade="all, delete-orphan"
+    )
+
+
+class AdImage(Base):
+    """An image of an ad: the blob holding its bytes and its perceptual hash."""
+
+    __tablename__ = "ad_images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ad_id: Mapped[int] = mapped_column(ForeignKey("ads.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2000))
+    blob_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    phash: Mapped[str] = mapped_column(String(16), index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+
+    ad: Mapped[Ad] = relationship(back_populates="images")
+
+
+class Phone(Base):
+    """A phone number in E.164 form."""
+
+    __tablename__ = "phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    e164: Mapped[str] = mapped_column(String(20), unique=True)
+    region: Mapped[str] = mapped_column(String(2))
+
+
+class AdPhone(Base):
+    """A phone number as it appears in an ad (raw form kept beside the normalised one)."""
+
+    __tablename__ = "ad_phones"
+
+    ad_id: Mapped[int] = mapped_column(ForeignKey("ads.id", ondelete="CASCADE"), primary_key=True)
+    phone_id: Mapped[int] = mapped_column(ForeignKey("phones.id"), primary_key=True, index=True)
+    raw: Mapped[str] = mapped_column(String(200))
+
+    ad: Mapped[Ad] = relationship(back_populates="phone_links")
+    phone: Mapped[Phone] = relationship()
+
+
+class CandidateProfile(Base):
+    """A group of ads that are probably posted by or for the same person or advertiser."""
+
+    __tablename__ = "candidate_profiles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # LED art. 6: the category of data subject; an assessment an analyst may change.
+    subject_category: Mapped[str] = mapped_column(String(30), default="possible_victim")
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("candidate_profiles.id"), nullable=True
+    )
+
+    memberships: Mapped[list[ProfileMembership]] = relationship(back_populates="profile")
+
+
+class ProfileMembership(Base):
+    """Why an ad belongs to a profile: the evidence that linked it, as data."""
+
+    __tablename__ = "profile_memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("candidate_profiles.id"), index=True)
+    ad_id: Mapped[int] = mapped_column(ForeignKey("ads.id", ondelete="CASCADE"), unique=True)
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+    profile: Mapped[CandidateProfile] = relationship(back_populates="memberships")
+    ad: Mapped[Ad] = relationship()
+
+
+class AuditEntry(Base):
+    """One link of the hash-chained audit log."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    justification: Mapped[str | None] = mapped_column(Text, nullable=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+Index("ix_ads_site_url", Ad.site_id, Ad.url)
