@@ -1,0 +1,121 @@
+"""The crawl worker: one crawl run in its own process.
+
+Twisted's reactor cannot be restarted, so every run is a fresh ``python -m crawler.worker``
+started by ``crawler.run_control``. Progress goes to stdout as JSON lines; Scrapy's log
+goes to the run's log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from scrapy.crawler import CrawlerProcess
+from twisted.python.failure import Failure
+
+from adwatch.settings import Settings
+from crawler.context import CrawlContext, ProgressStream
+from crawler.scrapy_settings import build_scrapy_settings
+from crawler.site_profile import get_site_profile
+from crawler.spiders.ad_spider import AdSpider
+from storage.blobstore import BlobStore
+from storage.db import make_engine, make_session_factory
+from storage.models import CrawlRun
+from storage.types import utcnow
+
+
+def software_version() -> str:
+    """The installed adwatch version."""
+    try:
+        return version("adwatch")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def run_worker(run_id: int, settings: Settings) -> int:
+    """Crawl for an already recorded run and write its outcome back; returns an exit code."""
+    progress = ProgressStream(sys.stdout)
+    engine = make_engine(settings.resolved_database_url)
+    session_factory = make_session_factory(engine)
+    with session_factory() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None:
+            print(f"no crawl run {run_id}", file=sys.stderr)
+            return 2
+        site_key = run.site.key
+        authorisation = run.authorisation
+        site_id, authorisation_id = run.site_id, run.authorisation_id
+        expected_profile_sha = run.profile_sha256
+        max_pages = authorisation.max_pages_per_run
+    profile = get_site_profile(site_key, settings.resolved_site_profiles_dir)
+    if profile.sha256 != expected_profile_sha:
+        print("site profile changed since the run was registered", file=sys.stderr)
+        return 2
+    context = CrawlContext(
+        run_id=run_id,
+        site_id=site_id,
+        authorisation_id=authorisation_id,
+        profile=profile,
+        max_pages=max_pages,
+        session_factory=session_factory,
+        blob_store=BlobStore(settings.blob_dir),
+        default_phone_region=settings.default_phone_region,
+        progress=progress,
+    )
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    process = CrawlerProcess(
+        build_scrapy_settings(
+            profile,
+            max_pages=max_pages,
+            log_file=settings.log_dir / f"run-{run_id}.log",
+            log_level=settings.log_level,
+            version=software_version(),
+        ),
+        install_root_handler=True,
+    )
+    crawler = process.create_crawler(AdSpider)
+    crawl_errors: list[str] = []
+
+    def record_crawl_error(failure: Failure) -> None:
+        # Scrapy only logs a crawl that dies (a component that fails to load, say);
+        # the run must end as failed, not as an empty success.
+        failure.printTraceback(file=sys.stderr)
+        crawl_errors.append(f"{failure.type.__name__}: {failure.getErrorMessage()}")
+
+    process.crawl(crawler, context=context).addErrback(record_crawl_error)
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    finish_reason = str(stats.get("finish_reason", "unknown"))
+    report = context.report
+    for message in crawl_errors:
+        report.add_problem("crawler_error", "", message)
+    with session_factory.begin() as session:
+        run = session.get(CrawlRun, run_id)
+        assert run is not None
+        run.finished_at = utcnow()
+        run.status = "failed" if crawl_errors else "finished"
+        run.pages_fetched = report.pages_fetched
+        run.ads_captured = report.ads_captured
+        run.ads_unchanged = report.ads_unchanged
+        run.images_stored = report.images_stored
+        run.requests_refused = report.requests_refused
+        run.problems = list(report.problems)
+    progress.emit("finished", finish_reason=finish_reason, pages=report.pages_fetched)
+    engine.dispose()
+    return 1 if crawl_errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m crawler.worker``."""
+    parser = argparse.ArgumentParser(description="adwatch crawl worker (started by adwatch)")
+    parser.add_argument("--run-id", type=int, required=True)
+    parser.add_argument("--settings-json", required=True)
+    args = parser.parse_args(argv)
+    settings = Settings(**json.loads(args.settings_json))
+    return run_worker(args.run_id, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
