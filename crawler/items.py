@@ -12,6 +12,7 @@ class FetchedImage:
     url: str
     body: bytes | None = None
     phash: str | None = None
+    phash_variants: list[str] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
 

@@ -7,25 +7,19 @@ context (database, blob store, report) comes from the spider, never from a globa
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import warnings
 from datetime import datetime
 from typing import Any
 
-import imagehash
-from PIL import Image, UnidentifiedImageError
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from sqlalchemy import select
 
 from crawler.context import CrawlContext
 from crawler.items import AdCapture, FoundPhone
+from matching.images import ImageRejected, describe_image
 from matching.phones import extract_phones
 from storage.models import Ad, AdImage, AdPhone, Phone
-
-# Ads carry photos of a few megapixels; anything far beyond is a decompression bomb.
-MAX_IMAGE_PIXELS = 40_000_000
 
 
 class _ContextPipeline:
@@ -45,7 +39,7 @@ class _ContextPipeline:
 
 
 class ImageCheckPipeline(_ContextPipeline):
-    """Decode each image safely, hash it perceptually; drop what is not an image."""
+    """Decode each image safely and hash it perceptually; drop what is not an image."""
 
     def process_item(self, item: AdCapture) -> AdCapture:
         kept = []
@@ -53,38 +47,16 @@ class ImageCheckPipeline(_ContextPipeline):
             if image.body is None:
                 continue
             try:
-                image.phash, image.width, image.height = describe_image(image.body)
+                described = describe_image(image.body)
             except ImageRejected as exc:
                 self.context.report.add_problem("bad_image", image.url, str(exc))
                 continue
+            image.phash = f"{described.fingerprint.phash:016x}"
+            image.phash_variants = [f"{v:016x}" for v in described.fingerprint.variants]
+            image.width, image.height = described.width, described.height
             kept.append(image)
         item.images = kept
         return item
-
-
-class ImageRejected(ValueError):
-    """Bytes that are not a usable image."""
-
-
-def describe_image(data: bytes) -> tuple[str, int, int]:
-    """Perceptual hash (hex), width and height of an image, or ``ImageRejected``."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                width, height = probe.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise ImageRejected(f"image of {width}x{height} pixels is too large")
-                probe.verify()
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                return str(imagehash.phash(image)), width, height
-    except ImageRejected:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ImageRejected(f"not an image: {exc}") from exc
-    except (Image.DecompressionBombWarning, OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"unreadable image: {exc}") from exc
 
 
 class PhoneExtractionPipeline(_ContextPipeline):
@@ -139,6 +111,7 @@ class SnapshotStorePipeline(_ContextPipeline):
                         url=image.url,
                         blob_sha256=context.blob_store.put(image.body),
                         phash=image.phash,
+                        phash_variants=image.phash_variants,
                         width=image.width or 0,
                         height=image.height or 0,
                     )

@@ -8,10 +8,15 @@ from datetime import datetime
 
 @dataclass(frozen=True, slots=True)
 class ImageFingerprint:
-    """Perceptual hashes of one image: 64-bit pHash of the image and of its mirror image."""
+    """Perceptual hashes of one image.
+
+    ``phash`` is the 64-bit pHash of the image as published; ``variants`` are pHashes of
+    transformed copies of it (its mirror image, centre crops) so that a re-post that was
+    mirrored or cropped lands near one of them. Hashes are unsigned 64-bit integers.
+    """
 
     phash: int
-    phash_mirror: int
+    variants: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +38,8 @@ class AdFeatures:
     """What linkage compares, computed once per ad (and precomputed at scale).
 
     ``distinctive_text`` is the ad's normalised text with boilerplate sentences removed;
-    ``text_signature`` is the MinHash signature of its shingles (empty when too short).
+    ``text_signature`` is the MinHash signature of its shingles, packed as little-endian
+    uint32 values (``b""`` when the distinctive text is too short to compare).
     """
 
     ad_id: str
@@ -43,4 +49,4 @@ class AdFeatures:
     phones: tuple[str, ...]
     images: tuple[ImageFingerprint, ...]
     distinctive_text: str
-    text_signature: tuple[int, ...]
+    text_signature: bytes

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -153,6 +154,8 @@ class AdImage(Base):
     url: Mapped[str] = mapped_column(String(2000))
     blob_sha256: Mapped[str] = mapped_column(String(64), index=True)
     phash: Mapped[str] = mapped_column(String(16), index=True)
+    # pHashes (hex) of the mirror image and centre crops: re-posts land near one of them.
+    phash_variants: Mapped[list[str]] = mapped_column(JSON, default=list)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
 
@@ -195,8 +198,28 @@ class CandidateProfile(Base):
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("candidate_profiles.id"), nullable=True
     )
+    # LED art. 7: an assessment, never a fact; the model version says by which rules.
+    indicator_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    indicator_model_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    # Threshold, fired indicators with their evidence, and the model's note.
+    indicator_assessment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     memberships: Mapped[list[ProfileMembership]] = relationship(back_populates="profile")
+
+
+class ProfileEventRecord(Base):
+    """A profile created, grown, merged or split by linking, with the reason in words."""
+
+    __tablename__ = "profile_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("candidate_profiles.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    other_profile_id: Mapped[int | None] = mapped_column(
+        ForeignKey("candidate_profiles.id"), nullable=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ProfileMembership(Base):

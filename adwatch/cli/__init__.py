@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from adwatch.cli import audit, authorisation, crawl, db, demo, profiles, runs
+from adwatch.cli import audit, authorisation, crawl, db, demo, match, profiles, runs
 from adwatch.cli.app_context import AppContext
 from adwatch.cli.errors import exit_code_for
 from adwatch.settings import Settings
@@ -37,6 +37,7 @@ app.add_typer(audit.app, name="audit")
 app.command("crawl")(crawl.crawl_command)
 app.command("demo-site")(demo.demo_site_command)
 app.command("demo")(demo.demo_command)
+app.command("match")(match.match_command)
 
 
 def run(argv: list[str] | None = None, obj: AppContext | None = None) -> int:

@@ -7,11 +7,16 @@ from datetime import UTC, datetime, timedelta
 import typer
 
 from adwatch.cli.app_context import AppContext
-from adwatch.cli.render import crawl_progress, print_crawl_summary, print_profiles
+from adwatch.cli.render import (
+    crawl_progress,
+    print_crawl_summary,
+    print_profile_detail,
+    print_profiles,
+)
 from adwatch.demo.site import running_demo_site, serve_demo_site
 from adwatch.services.crawling import crawl_and_link
 from adwatch.services.demo import point_demo_profile_at
-from adwatch.services.profiles import list_profiles
+from adwatch.services.profiles import list_profiles, show_profile
 from crawler.site_profile import get_site_profile
 from legal_policy.access import AccessContext
 from legal_policy.authorisation_store import NewAuthorisation, SiteRef, register_authorisation
@@ -95,3 +100,16 @@ def demo_command(
         )
     console.print("[bold]5.[/bold] candidate profiles that join two or more ads:")
     print_profiles(console, profiles)
+    if profiles:
+        top = profiles[0].profile_id
+        with context.session_factory.begin() as session:
+            detail = show_profile(
+                session,
+                AccessContext(settings.operator, "adwatch demo: explain the largest profile"),
+                top,
+            )
+        console.print(
+            f"[bold]6.[/bold] why the ads of profile {top} belong together "
+            f"(adwatch profiles show {top} --why -j REASON):"
+        )
+        print_profile_detail(console, detail, why=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from adwatch.services.offline_match import MatchInputError
+from adwatch.services.profiles import ProfileNotFound
 from crawler.errors import CrawlFailed, SiteProfileError
 from legal_policy.errors import CatalogueError, PolicyError
 from storage.db import SchemaNotReady
@@ -12,6 +14,8 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (PolicyError, 2),
     (SiteProfileError, 2),
     (CatalogueError, 2),
+    (ProfileNotFound, 2),
+    (MatchInputError, 2),
     (SchemaNotReady, 3),
     (CrawlFailed, 4),
 )

@@ -11,7 +11,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from adwatch.services.crawling import CrawlAndLinkOutcome
-from adwatch.services.profiles import ProfileSummary
+from adwatch.services.offline_match import OfflineMatchOutcome
+from adwatch.services.profiles import ProfileDetail, ProfileSummary
 from crawler.run_control import ProgressCallback
 
 
@@ -60,9 +61,9 @@ def print_crawl_summary(console: Console, outcome: CrawlAndLinkOutcome) -> None:
         ("requests refused (allowlist / passive-only)", run.requests_refused),
         ("ads linked into profiles", outcome.linking.ads_linked),
         (
-            "profiles created / grown / merged",
+            "profiles created / grown / merged / split",
             f"{outcome.linking.profiles_created} / {outcome.linking.profiles_grown} / "
-            f"{outcome.linking.profiles_merged}",
+            f"{outcome.linking.profiles_merged} / {outcome.linking.profiles_split}",
         ),
         ("log", run.log_file),
     ):
@@ -79,7 +80,9 @@ def print_crawl_summary(console: Console, outcome: CrawlAndLinkOutcome) -> None:
 
 def print_profiles(console: Console, profiles: Sequence[ProfileSummary]) -> None:
     """The profile list as a table."""
-    table = Table("profile", "ads", "phones", "cities", "first seen", "last seen", "category")
+    table = Table(
+        "profile", "ads", "phones", "cities", "first seen", "last seen", "category", "score*"
+    )
     for p in profiles:
         table.add_row(
             str(p.profile_id),
@@ -89,7 +92,79 @@ def print_profiles(console: Console, profiles: Sequence[ProfileSummary]) -> None
             f"{p.first_seen:%Y-%m-%d %H:%M}" if p.first_seen else "—",
             f"{p.last_seen:%Y-%m-%d %H:%M}" if p.last_seen else "—",
             p.subject_category.replace("_", " "),
+            f"{p.indicator_score:.1f}" if p.indicator_score is not None else "—",
         )
     console.print(table)
     if not profiles:
         console.print("no candidate profiles match")
+    else:
+        console.print("* indicator score: an assessment by the indicator model, not a fact")
+
+
+def print_profile_detail(console: Console, detail: ProfileDetail, *, why: bool) -> None:
+    """One profile: its assessment, movement timeline, history and (with ``why``) evidence."""
+    header = f"candidate profile {detail.profile_id}"
+    if detail.merged_into is not None:
+        header += f" (merged into profile {detail.merged_into})"
+    console.print(f"[bold]{header}[/bold] · {detail.subject_category.replace('_', ' ')}")
+    console.print(f"phones: {', '.join(detail.phones) or '—'}")
+    assessment = detail.indicator_assessment
+    if detail.indicator_score is not None and assessment:
+        verdict = "over" if assessment.get("over_threshold") else "under"
+        console.print(
+            f"indicator score {detail.indicator_score:.1f} ({verdict} the threshold of "
+            f"{assessment.get('threshold')}, model {detail.indicator_model_version}): "
+            "an assessment, not a fact",
+            highlight=False,
+        )
+        for fired in assessment.get("fired", []):
+            console.print(
+                f"  · {fired.get('description')} — {fired.get('evidence')}", highlight=False
+            )
+        if assessment.get("note"):
+            console.print(f"  note: {assessment['note']}", highlight=False)
+    timeline = Table("when", "city", "site", "ad", "title", title="movement timeline")
+    for appearance in detail.timeline:
+        timeline.add_row(
+            f"{appearance.seen_at:%Y-%m-%d %H:%M}" if appearance.seen_at else "—",
+            appearance.city or "—",
+            appearance.site,
+            str(appearance.ad_id),
+            appearance.title,
+        )
+    console.print(timeline)
+    if why:
+        console.print("[bold]why each ad is in this profile[/bold]")
+        for appearance in detail.timeline:
+            console.print(f"ad {appearance.ad_id} ({appearance.url})")
+            reasons = appearance.reasons or (
+                "the first ad of this profile; nothing else links it yet",
+            )
+            for reason in reasons:
+                console.print(f"  · {reason}", highlight=False)
+    if detail.events:
+        history = Table("when", "event", "reason", title="history")
+        for at, kind, reason in detail.events:
+            history.add_row(f"{at:%Y-%m-%d %H:%M}", kind, reason)
+        console.print(history)
+
+
+def print_match_summary(console: Console, outcome: OfflineMatchOutcome, output: str) -> None:
+    """What ``adwatch match`` did, bad lines included."""
+    table = Table(title="offline match", show_header=False)
+    for label, value in (
+        ("lines read", outcome.lines_read),
+        ("ads linked", outcome.ads_linked),
+        ("lines skipped", len(outcome.problems)),
+        ("images hashed", outcome.images_hashed),
+        ("profiles (2+ ads)", f"{outcome.profiles} ({outcome.multi_ad_profiles})"),
+        ("time", f"{outcome.seconds:.2f} s ({outcome.ads_per_second:.0f} ads/s)"),
+        ("output", output),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    if outcome.problems:
+        problems = Table("line", "ad", "why it was skipped", title="skipped lines")
+        for problem in outcome.problems:
+            problems.add_row(str(problem.line), problem.ad_id or "—", problem.message)
+        console.print(problems)

@@ -38,5 +38,5 @@ def crawl_and_link(
         on_progress=on_progress,
     )
     with session_factory.begin() as session:
-        linking = link_unlinked_ads(session, actor)
+        linking = link_unlinked_ads(session, actor, default_region=settings.default_phone_region)
     return CrawlAndLinkOutcome(run, linking)

@@ -152,7 +152,7 @@ def test_crawl_captures_demo_ads_reports_faults_and_links_shared_phones(
         )
         assert membership is not None
         assert (
-            any(e["kind"] == "shared_phone" for e in membership.evidence)
+            any(e["kind"] == "phone" for e in membership.evidence)
             or len([x for x in profile_of.values() if x == membership.profile_id]) == 1
         )
         actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]

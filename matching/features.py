@@ -1,0 +1,73 @@
+"""From ads to the features linkage compares: phones, photo hashes, distinctive text.
+
+Boilerplate is a property of the whole collection (a sentence is boilerplate when many
+unrelated advertisers use it), so features are built for a batch against a
+``BoilerplateModel`` that has seen every ad of the collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from matching.phones import extract_phones
+from matching.records import AdFeatures, AdInput
+from matching.text import (
+    BoilerplateModel,
+    sentence_key,
+    split_sentences,
+    text_signature,
+)
+
+
+def phones_of(ad: AdInput, default_region: str = "NL") -> tuple[str, ...]:
+    """E.164 numbers in an ad's title and text, in order of first mention."""
+    found = extract_phones(f"{ad.title}\n{ad.text}", default_region)
+    return tuple(mention.e164 for mention in found)
+
+
+def owner_of(ad: AdInput, phones: Sequence[str]) -> str:
+    """Who counts as one author for boilerplate counting: phone, else photo, else the ad."""
+    if phones:
+        return f"phone:{phones[0]}"
+    if ad.images:
+        return f"image:{ad.images[0].phash:016x}"
+    return f"ad:{ad.ad_id}"
+
+
+def build_features(
+    ads: Sequence[AdInput],
+    *,
+    default_region: str = "NL",
+    known_phones: Mapping[str, tuple[str, ...]] | None = None,
+    boilerplate: BoilerplateModel | None = None,
+) -> list[AdFeatures]:
+    """Features for ``ads``; the boilerplate model observes them all before any is reduced.
+
+    ``known_phones`` gives the numbers already extracted for an ad (the crawler also reads
+    a page's phone field); other ads' numbers are extracted from title and text. Pass
+    ``boilerplate`` to count against a larger collection; it is updated in place.
+    """
+    model = boilerplate if boilerplate is not None else BoilerplateModel()
+    known = known_phones or {}
+    phone_lists = [
+        known[ad.ad_id] if ad.ad_id in known else phones_of(ad, default_region) for ad in ads
+    ]
+    sentence_lists = [split_sentences(f"{ad.title}.\n{ad.text}") for ad in ads]
+    for ad, phones, sentences in zip(ads, phone_lists, sentence_lists, strict=True):
+        model.observe(owner_of(ad, phones), [sentence_key(s) for s in sentences])
+    features = []
+    for ad, phones, sentences in zip(ads, phone_lists, sentence_lists, strict=True):
+        distinctive = " ".join(model.distinctive_sentences(sentences))
+        features.append(
+            AdFeatures(
+                ad_id=ad.ad_id,
+                site=ad.site,
+                city=ad.city,
+                posted_at=ad.posted_at,
+                phones=phones,
+                images=ad.images,
+                distinctive_text=distinctive,
+                text_signature=text_signature(distinctive),
+            )
+        )
+    return features

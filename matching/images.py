@@ -1,0 +1,410 @@
+"""Perceptual fingerprints of ad photos and exact Hamming-radius search over them.
+
+``describe_image`` decodes untrusted bytes defensively and returns the photo's 64-bit pHash
+plus the pHashes of a few transformed copies (``VARIANTS``), so that a re-post that was
+mirrored or cropped still lands within ``DEFAULT_RADIUS`` bits of one of them.
+``HammingIndex`` finds every stored hash within a radius of a query, exactly, with
+multi-index hashing on faiss hash tables.
+
+Measured on synthetic images (``benchmarks/bench_image_index.py``); the numbers that chose
+the variants and the radius are quoted next to them below.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import struct
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+import faiss
+import imagehash
+import numpy as np
+import numpy.typing as npt
+from PIL import (
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
+
+from matching.records import ImageFingerprint
+
+# Hashes within this many bits (of 64) are the same photo. Synthetic benchmark, 400 images
+# (79,800 unrelated pairs, each compared through all variants): no unrelated pair within 8
+# bits, 2 within 10, the closest at 10. Every covered transformation (see VARIANTS) stays
+# within 8; radius 10 would add only partial recall on uncovered ones (one-sided crops,
+# 3° rotation) while a random 64-bit pair falls within 10 bits 33 times as often as within
+# 8 (9.6e-9 against 2.9e-10). A pHash sets exactly 32 of its 64 bits (it thresholds at the
+# median), so pHashes differ in an even number of bits: radius 9 finds nothing more than 8
+# but probes ~5x more buckets in the index.
+DEFAULT_RADIUS: Final = 8
+
+# Larger images are refused before their pixels are decoded (ad sites serve a few MP).
+MAX_PIXELS: Final = 40_000_000
+# Below this side the photo carries less detail than the 32x32 grid pHash samples.
+MIN_SIDE: Final = 32
+# Web photo formats only: every other decoder is attack surface without a use here. (JPEG
+# covers multi-picture JPEGs too.) Their plugins are imported below so that the names are
+# registered before Image.open looks them up.
+ACCEPTED_FORMATS: Final = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
+_PLUGINS: Final = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin)
+
+# The transformed copies hashed into ``ImageFingerprint.variants``, in this order. With the
+# phash alone, crops fail (median 10 bits at 5 % per side, 18 at 10 %) and mirroring is ~32
+# bits away. Recall at radius 8 on 100 synthetic images (share of re-posts matched):
+#   set (variants)                     crop3 crop6 crop8 crop12 mirror+crop6 bottom8 top8 border8
+#   mirror                             0.84  0.29  0.10  0.00   0.40         0.34    0.35  0.00
+#   + centre 90 %, 80 %                0.99  1.00  0.99  0.88   0.40         0.45    0.41  0.89
+#   + mirrored centre 90 %             0.99  1.00  0.99  0.88   1.00         0.45    0.41  0.89
+#   + top 90 % (bottom strip cut off)  0.99  1.00  0.99  0.88   1.00         1.00    0.41  0.89
+# A mirrored 80 % crop would lift only mirror+crop12 (0.09 to 0.96), a 95 %/85 % pair only
+# border8 (to 1.00) and bottom8 (to 0.54); each variant costs one more stored hash per photo
+# (index memory and time grow with it). No set brought an unrelated pair within 8 bits.
+# Cutting off a bottom strip is how a re-poster removes another site's caption or
+# watermark, hence the one one-sided crop.
+VARIANTS: Final = ("mirror", "centre 90%", "centre 80%", "mirrored centre 90%", "top 90%")
+
+_DECODE_ERRORS: Final = (
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+)
+
+
+class ImageRejected(ValueError):
+    """The bytes are not an image this module will decode and hash."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDescription:
+    """A decoded photo's fingerprint and its size in pixels as displayed (EXIF rotation applied)."""
+
+    fingerprint: ImageFingerprint
+    width: int
+    height: int
+
+
+def describe_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageDescription:
+    """Decode untrusted image bytes and fingerprint them; ``ImageRejected`` if unfit or unsafe."""
+    image = _decode(data, max_pixels)
+    gray = image.convert("L")
+    # A single-band image has (min, max) extrema.
+    low, high = cast(tuple[int, int], gray.getextrema())
+    if high - low < 8:
+        # Blank placeholders all hash alike and would link unrelated ads.
+        raise ImageRejected("image is blank (nearly one colour), nothing to compare")
+    fingerprint = ImageFingerprint(
+        phash=_phash(gray), variants=tuple(_phash(make(gray)) for make in _VARIANT_MAKERS)
+    )
+    return ImageDescription(fingerprint, image.width, image.height)
+
+
+def fingerprint_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageFingerprint:
+    """Fingerprint of untrusted image bytes (``describe_image`` without the size)."""
+    return describe_image(data, max_pixels=max_pixels).fingerprint
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two hashes."""
+    return (a ^ b).bit_count()
+
+
+def image_distance(a: ImageFingerprint, b: ImageFingerprint) -> int:
+    """Smallest distance from either photo's pHash to the other's pHash or variants."""
+    return min(
+        min(hamming(a.phash, other) for other in (b.phash, *b.variants)),
+        min(hamming(b.phash, other) for other in a.variants) if a.variants else 64,
+    )
+
+
+def _decode(data: bytes, max_pixels: int) -> Image.Image:
+    if not data:
+        raise ImageRejected("image is empty (0 bytes)")
+    try:
+        # Not thread-safe before Python 3.14: the filter is process-wide while it is set.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as probe:
+                _check_size(probe, max_pixels)
+                probe.verify()
+            # verify() leaves the decoder unusable; decode from a fresh parse.
+            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+                _check_size(image, max_pixels)
+                image.load()
+                ImageOps.exif_transpose(image, in_place=True)
+                return image if image.mode in ("RGB", "L") else image.convert("RGB")
+    except ImageRejected:
+        raise
+    except UnidentifiedImageError:
+        raise ImageRejected(
+            f"not a recognised image (accepted formats: {', '.join(ACCEPTED_FORMATS)})"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"image refused as a decompression bomb: {exc}") from None
+    except _DECODE_ERRORS as exc:
+        raise ImageRejected(f"image is damaged or truncated: {exc}") from None
+
+
+def _check_size(image: Image.Image, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"image declares {width}x{height} pixels, over the {max_pixels:,} pixel limit"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageRejected(f"image is {width}x{height} pixels, below {MIN_SIDE} on a side")
+
+
+def _phash(image: Image.Image) -> int:
+    return int(str(imagehash.phash(image)), 16)
+
+
+def _crop(image: Image.Image, left: float, top: float, right: float, bottom: float) -> Image.Image:
+    """Cut the given fractions off each side (at least one pixel is kept)."""
+    width, height = image.size
+    x0, y0 = round(width * left), round(height * top)
+    x1 = max(x0 + 1, round(width * (1 - right)))
+    y1 = max(y0 + 1, round(height * (1 - bottom)))
+    return image.crop((x0, y0, x1, y1))
+
+
+_VARIANT_MAKERS: Final[tuple[Callable[[Image.Image], Image.Image], ...]] = (
+    ImageOps.mirror,
+    lambda im: _crop(im, 0.05, 0.05, 0.05, 0.05),
+    lambda im: _crop(im, 0.10, 0.10, 0.10, 0.10),
+    lambda im: ImageOps.mirror(_crop(im, 0.05, 0.05, 0.05, 0.05)),
+    lambda im: _crop(im, 0.0, 0.0, 0.0, 0.10),
+)
+assert len(_VARIANT_MAKERS) == len(VARIANTS)
+
+
+# --- Hamming-radius index -----------------------------------------------------------------
+
+U64Array = npt.NDArray[np.uint64]
+I64Array = npt.NDArray[np.int64]
+
+# Multi-index hashing (Norouzi et al., 2014): the 64 bits are cut into three chunks, one
+# hash table each. If two hashes differ in at most r bits, one chunk differs in at most
+# r // 3 (pigeonhole), so probing every bucket within r // 3 flips of the query's chunk in
+# each table finds all of them. Chunk width ~log2(n) keeps buckets short: at 1M hashes the
+# 21-bit chunks average 0.5 entries, 232 buckets probed per table at radius 8.
+# (shift, bits): each table sees the hash rotated right by ``shift`` and keys on its low bits.
+_CHUNKS: Final = ((0, 21), (21, 21), (42, 22))
+# faiss IndexBinaryMultiHash verifies candidates through a shared flat store and a hash set
+# (1.9 ms per radius-8 query at 10M); IndexBinaryHash keeps codes inside each bucket
+# (0.3 ms), so three of them on rotated codes do the multi-index hashing here.
+# A bucket probe costs about as much as scanning this many stored hashes by brute force.
+_PROBE_COST: Final = 64
+_QUERY_BLOCK: Final = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class RangeHits:
+    """Hits of a batch of queries, laid out like faiss ``range_search``.
+
+    The hits of query ``i`` are ``keys[lims[i]:lims[i + 1]]`` with their ``distances``,
+    one per key (its closest stored hash), closest first and then by key.
+    """
+
+    lims: I64Array
+    keys: I64Array
+    distances: I64Array
+
+    def __len__(self) -> int:
+        return len(self.lims) - 1
+
+    def hits(self, query: int) -> list[tuple[int, int]]:
+        """``(key, distance)`` pairs of one query."""
+        start, stop = int(self.lims[query]), int(self.lims[query + 1])
+        return list(
+            zip(self.keys[start:stop].tolist(), self.distances[start:stop].tolist(), strict=True)
+        )
+
+
+class HammingIndex:
+    """Exact search for stored 64-bit hashes within a Hamming radius, each under an int key.
+
+    Several hashes may share a key (a photo's pHash and its variants); a query reports each
+    key once, at the distance of its closest hash. Adds may follow queries. An instance must
+    not be used from several threads at once.
+    """
+
+    def __init__(self) -> None:
+        self._tables = [faiss.IndexBinaryHash(64, bits) for _, bits in _CHUNKS]
+        self._hashes: U64Array = np.zeros(0, dtype=np.uint64)
+        self._keys: I64Array = np.zeros(0, dtype=np.int64)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(
+        self, keys: Sequence[int] | npt.NDArray[Any], hashes: Sequence[int] | npt.NDArray[Any]
+    ) -> None:
+        """Store ``hashes[i]`` under ``keys[i]``."""
+        hash_array = _as_hashes(hashes)
+        key_array = np.asarray(keys, dtype=np.int64).reshape(-1)
+        if len(key_array) != len(hash_array):
+            raise ValueError(f"{len(key_array)} keys for {len(hash_array)} hashes")
+        if len(hash_array) == 0:
+            return
+        for (shift, _), table in zip(_CHUNKS, self._tables, strict=True):
+            table.add(_codes(_rotate_right(hash_array, shift)))
+        self._reserve(self._size + len(hash_array))
+        self._hashes[self._size : self._size + len(hash_array)] = hash_array
+        self._keys[self._size : self._size + len(hash_array)] = key_array
+        self._size += len(hash_array)
+
+    def query(self, hash: int, radius: int) -> list[tuple[int, int]]:
+        """``(key, distance)`` of every key with a hash within ``radius`` bits, closest first."""
+        return self.range_search([hash], radius).hits(0)
+
+    def query_many(
+        self, hashes: Sequence[int] | npt.NDArray[Any], radius: int
+    ) -> list[list[tuple[int, int]]]:
+        """``query`` for each hash, in one batched (multi-threaded) search."""
+        found = self.range_search(hashes, radius)
+        keys, distances = found.keys.tolist(), found.distances.tolist()
+        bounds = found.lims.tolist()
+        return [
+            list(zip(keys[start:stop], distances[start:stop], strict=True))
+            for start, stop in itertools.pairwise(bounds)
+        ]
+
+    def range_search(self, hashes: Sequence[int] | npt.NDArray[Any], radius: int) -> RangeHits:
+        """Hits of many queries as flat arrays (the fast form for millions of queries)."""
+        if radius < 0:
+            raise ValueError(f"radius must be 0 or more, not {radius}")
+        queries = _as_hashes(hashes)
+        radius = min(radius, 64)
+        flips = radius // len(_CHUNKS)
+        parts: list[tuple[I64Array, I64Array, I64Array]] = []
+        if self._size:
+            for start in range(0, len(queries), _QUERY_BLOCK):
+                block = queries[start : start + _QUERY_BLOCK]
+                if self._tables_pay_off(flips):
+                    rows, ids, distances = self._search_tables(block, radius, flips)
+                else:
+                    rows, ids, distances = self._search_brute(block, radius)
+                parts.append((rows + start, self._keys[ids], distances))
+        return _collapse(len(queries), parts)
+
+    def _tables_pay_off(self, flips: int) -> bool:
+        probes = sum(_buckets_within(bits, flips) for _, bits in _CHUNKS)
+        return probes * _PROBE_COST < self._size
+
+    def _search_tables(
+        self, queries: U64Array, radius: int, flips: int
+    ) -> tuple[I64Array, I64Array, I64Array]:
+        rows_parts, ids_parts, dist_parts = [], [], []
+        for number, ((shift, _), table) in enumerate(zip(_CHUNKS, self._tables, strict=True)):
+            table.nflip = flips
+            # faiss keeps hits strictly below the threshold.
+            lims, distances, ids = table.range_search(
+                _codes(_rotate_right(queries, shift)), radius + 1
+            )
+            rows = np.repeat(
+                np.arange(len(queries), dtype=np.int64), np.diff(lims.astype(np.int64))
+            )
+            if number:
+                # A hit is found by every table whose chunk is within ``flips`` bits; keep
+                # it only from the first such table.
+                xor = self._hashes[ids] ^ queries[rows]
+                keep = np.ones(len(ids), dtype=bool)
+                for earlier_shift, earlier_bits in _CHUNKS[:number]:
+                    mask = np.uint64(((1 << earlier_bits) - 1) << earlier_shift)
+                    keep &= np.bitwise_count(xor & mask) > flips
+                rows, ids, distances = rows[keep], ids[keep], distances[keep]
+            rows_parts.append(rows)
+            ids_parts.append(ids.astype(np.int64))
+            dist_parts.append(distances.astype(np.int64))
+        return np.concatenate(rows_parts), np.concatenate(ids_parts), np.concatenate(dist_parts)
+
+    def _search_brute(self, queries: U64Array, radius: int) -> tuple[I64Array, I64Array, I64Array]:
+        stored = self._hashes[: self._size]
+        rows_parts, ids_parts, dist_parts = [], [], []
+        for row, query in enumerate(queries):
+            distances = np.bitwise_count(stored ^ query)
+            ids = np.flatnonzero(distances <= radius)
+            rows_parts.append(np.full(len(ids), row, dtype=np.int64))
+            ids_parts.append(ids.astype(np.int64))
+            dist_parts.append(distances[ids].astype(np.int64))
+        return np.concatenate(rows_parts), np.concatenate(ids_parts), np.concatenate(dist_parts)
+
+    def _reserve(self, size: int) -> None:
+        if size <= len(self._hashes):
+            return
+        # Geometric growth keeps many small incremental adds linear overall.
+        capacity = max(size, 2 * len(self._hashes), 1024)
+        hashes = np.zeros(capacity, dtype=np.uint64)
+        keys = np.zeros(capacity, dtype=np.int64)
+        hashes[: self._size] = self._hashes[: self._size]
+        keys[: self._size] = self._keys[: self._size]
+        self._hashes, self._keys = hashes, keys
+
+
+def _as_hashes(values: Sequence[int] | npt.NDArray[Any]) -> U64Array:
+    """Hashes as a 1-D uint64 array; negative or wider values are an error, not a wrap."""
+    if isinstance(values, np.ndarray):
+        if values.dtype == np.uint64:
+            return np.ascontiguousarray(values.reshape(-1))
+        if values.dtype.kind not in "iu":
+            raise TypeError(f"hashes must be integers, not {values.dtype}")
+        if values.size and values.min() < 0:
+            raise ValueError("hashes are unsigned 64-bit integers; got a negative value")
+        return values.reshape(-1).astype(np.uint64)
+    try:
+        return np.array(list(values), dtype=np.uint64).reshape(-1)
+    except OverflowError as exc:
+        raise ValueError(f"hashes are unsigned 64-bit integers: {exc}") from None
+
+
+def _rotate_right(values: U64Array, shift: int) -> U64Array:
+    if shift == 0:
+        return values
+    return (values >> np.uint64(shift)) | (values << np.uint64(64 - shift))
+
+
+def _codes(values: U64Array) -> npt.NDArray[np.uint8]:
+    """faiss binary codes (n, 8) viewing the same bytes; tables key on the native low bits."""
+    return np.ascontiguousarray(values, dtype=np.uint64).view(np.uint8).reshape(-1, 8)
+
+
+def _buckets_within(bits: int, flips: int) -> int:
+    total, term = 0, 1
+    for flipped in range(flips + 1):
+        total += term
+        term = term * (bits - flipped) // (flipped + 1)
+    return total
+
+
+def _collapse(count: int, parts: list[tuple[I64Array, I64Array, I64Array]]) -> RangeHits:
+    """One hit per (query, key) at its smallest distance, ordered by query, distance, key."""
+    if parts:
+        rows = np.concatenate([p[0] for p in parts])
+        keys = np.concatenate([p[1] for p in parts])
+        distances = np.concatenate([p[2] for p in parts])
+    else:
+        rows = keys = distances = np.zeros(0, dtype=np.int64)
+    order = np.lexsort((distances, keys, rows))
+    rows, keys, distances = rows[order], keys[order], distances[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (keys[1:] != keys[:-1])
+    rows, keys, distances = rows[first], keys[first], distances[first]
+    order = np.lexsort((keys, distances, rows))
+    lims = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=count), out=lims[1:])
+    return RangeHits(lims, keys[order], distances[order])

@@ -1,0 +1,133 @@
+"""``adwatch match`` over a JSON-lines export: good ads linked, each kind of bad line skipped.
+
+Images are drawn by the test (shapes and gradients); phone numbers come from fiction
+ranges (UK drama +44 20 7946 0xxx, Australian ACMA +61 491 570 xxx).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from adwatch.services.offline_match import MatchInputError, match_jsonl
+
+FOOTER = "Vragen over deze site? Helpdesk +44 20 7946 0999."
+
+
+def picture(seed: int, *, mirrored: bool = False) -> bytes:
+    image = Image.new("RGB", (320, 240), (20 * seed % 255, 90, 160))
+    draw = ImageDraw.Draw(image)
+    for n in range(6):
+        x = (seed * 37 + n * 53) % 280
+        y = (seed * 17 + n * 29) % 200
+        draw.ellipse(
+            (x, y, x + 30 + n * 7, y + 25 + seed % 9), fill=(255 - 30 * n, 40 * n % 255, 90)
+        )
+    draw.rectangle((0, 0, 60 + seed * 11 % 200, 40), fill=(250, 250, 240))
+    if mirrored:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def line(ad_id: str, text: str, images: list[str], **overrides: object) -> str:
+    record: dict[str, object] = {
+        "ad_id": ad_id,
+        "site": "demo",
+        "url": f"http://127.0.0.1:8765/ad/{ad_id}",
+        "city": "Utrecht",
+        "posted_at": "2026-11-20T10:00:00+01:00",
+        "title": "Nieuw in de stad",
+        "text": text,
+        "images": images,
+    }
+    record.update(overrides)
+    return json.dumps(record)
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    folder = tmp_path / "export"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "p1.jpg").write_bytes(picture(1))
+    (folder / "images" / "p1-mirror.jpg").write_bytes(picture(1, mirrored=True))
+    (folder / "images" / "p2.jpg").write_bytes(picture(2))
+    (folder / "images" / "p3.jpg").write_bytes(picture(3))
+    (folder / "images" / "notes.jpg").write_bytes(b"this is a text file, not a photo")
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")
+    (folder / "images" / "bomb.png").write_bytes(bomb.getvalue())
+    lines = [
+        line("a1", f"Bel +44 20 7946 0101 voor een afspraak. {FOOTER}", ["images/p1.jpg"]),
+        line("a2", f"Alleen deze week, +44 20 7946 0101. {FOOTER}", ["images/p2.jpg"]),
+        line("a3", "Nieuwe foto's, vraag naar Mila.", ["images/p1-mirror.jpg"]),
+        line("b1", f"Bel +61 491 570 110, discreet. {FOOTER}", ["images/p3.jpg"]),
+        "{not json",
+        line("c1", "geen afbeelding", []).replace('"city": "Utrecht", ', ""),
+        line("c2", "tekst", [], posted_at="20-11-2026"),
+        line("c3", "tekst", ["images/missing.jpg"]),
+        line("c4", "tekst", ["images/notes.jpg"]),
+        line("c5", "tekst", ["images/bomb.png"]),
+        line("c6", "tekst", ["../outside.jpg"]),
+        line("a1", "dubbel", []),
+        line("c7", "tekst", [], title=12),
+        "",
+        line("d1", f"Alleen sms, +61 491 570 111. {FOOTER}", []),
+    ]
+    for n in range(4):  # more advertisers behind the same help desk make it a hub
+        lines.append(line(f"h{n}", f"Bel +61 491 570 12{n}. {FOOTER}", []))
+    path = folder / "ads.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_good_ads_are_linked_and_bad_lines_reported_with_their_number(
+    export: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out" / "profiles.jsonl"
+    outcome = match_jsonl(export, output, workers=1)
+
+    problems = {p.line: p.message for p in outcome.problems}
+    assert "invalid JSON" in problems[5]
+    assert "missing field 'city'" in problems[6]
+    assert "not ISO 8601" in problems[7]
+    assert "missing.jpg cannot be read" in problems[8]
+    assert "notes.jpg" in problems[9] and "not a recognised image" in problems[9]
+    assert "bomb.png" in problems[10]
+    assert "not inside the input's folder" in problems[11]
+    assert "duplicate ad_id 'a1'" in problems[12]
+    assert "field 'title' must be str" in problems[13]
+    assert len(problems) == 9
+
+    rows = [json.loads(x) for x in output.read_text(encoding="utf-8").splitlines()]
+    profile = {row["ad_id"]: row["profile_id"] for row in rows}
+    assert set(profile) == {"a1", "a2", "a3", "b1", "d1", "h0", "h1", "h2", "h3"}
+    assert outcome.ads_linked == 9 and outcome.lines_read == 18
+    # Same phone; and a mirrored copy of a1's photo brings in a3 which has no phone.
+    assert profile["a1"] == profile["a2"] == profile["a3"]
+    # The help desk in every footer links nobody.
+    assert len({profile[a] for a in ("b1", "d1", "h0", "h1", "h2", "h3")}) == 6
+    assert profile["b1"] != profile["a1"]
+    a3 = next(row for row in rows if row["ad_id"] == "a3")
+    assert a3["profile_size"] == 3
+    assert any(e["kind"] == "image" and "looks like" in e["explanation"] for e in a3["evidence"])
+    b1 = next(row for row in rows if row["ad_id"] == "b1")
+    assert any(e["kind"] == "hub_phone" for e in b1["evidence"])
+
+
+def test_a_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MatchInputError, match="does not exist"):
+        match_jsonl(tmp_path / "nope.jsonl", tmp_path / "out.jsonl")
+
+
+def test_an_empty_export_gives_an_empty_output(tmp_path: Path) -> None:
+    source = tmp_path / "ads.jsonl"
+    source.write_text("\n\n", encoding="utf-8")
+    outcome = match_jsonl(source, tmp_path / "out.jsonl")
+    assert outcome.ads_linked == 0 and outcome.problems == []
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == ""

@@ -1,0 +1,416 @@
+"""Image fingerprints survive re-posting, hostile bytes are refused, the index is exact.
+
+All images are drawn here with PIL (gradients, shapes, text, noise); none shows a person.
+
+Re-post transformations covered (within ``DEFAULT_RADIUS``): identical bytes, resize to
+50 %, JPEG quality 30, a 5 % border, a small corner watermark, mirroring, centre crops of
+4-10 % per side, mirroring plus a 5 % crop, a bottom strip of up to 10 % cut off, EXIF
+rotation. Not covered (the benchmark reports their recall): centre crops beyond ~12 % per
+side, mirroring plus crops beyond ~8 %, strips cut off the top or the sides, rotation by a
+few degrees. Crops of exactly the variants' proportions would be trivially matched, so the
+crops below use other proportions as well.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import random
+import struct
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
+
+from matching import images
+from matching.images import (
+    DEFAULT_RADIUS,
+    VARIANTS,
+    HammingIndex,
+    ImageRejected,
+    describe_image,
+    fingerprint_image,
+    hamming,
+    image_distance,
+)
+from matching.records import ImageFingerprint
+
+# --- synthetic pictures ------------------------------------------------------------------
+
+
+def synthetic_image(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
+    """A busy, photo-like picture: gradient, overlapping shapes, text, blur and noise."""
+    rng = random.Random(seed)
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = xx * np.cos(angle) + yy * np.sin(angle)
+    ramp = (ramp - ramp.min()) / (np.ptp(ramp) + 1e-6)
+    start = np.array([rng.randrange(256) for _ in range(3)], dtype=np.float32)
+    end = np.array([rng.randrange(256) for _ in range(3)], dtype=np.float32)
+    pixels = start + ramp[..., None] * (end - start)
+    image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(rng.randint(4, 9)):
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        x0, y0 = rng.randrange(-width // 4, width), rng.randrange(-height // 4, height)
+        box = (
+            x0,
+            y0,
+            x0 + rng.randrange(width // 8, width // 2),
+            y0 + rng.randrange(height // 8, height // 2),
+        )
+        if rng.random() < 0.5:
+            draw.ellipse(box, fill=colour)
+        else:
+            draw.rectangle(box, fill=colour)
+    font = ImageFont.load_default(size=height // 14)
+    draw.text((width // 10, height // 3), f"no. {seed:04d}", fill=(250, 250, 250), font=font)
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2)))
+    noise = np.random.default_rng(seed).normal(0, 6, (height, width, 1))
+    return Image.fromarray((np.asarray(image) + noise).clip(0, 255).astype(np.uint8), "RGB")
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def crop(image: Image.Image, left: float, top: float, right: float, bottom: float) -> Image.Image:
+    width, height = image.size
+    return image.crop(
+        (
+            round(width * left),
+            round(height * top),
+            round(width * (1 - right)),
+            round(height * (1 - bottom)),
+        )
+    )
+
+
+def watermark(image: Image.Image) -> Image.Image:
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    font = ImageFont.load_default(size=image.height // 20)
+    ImageDraw.Draw(layer).text(
+        (int(image.width * 0.6), int(image.height * 0.9)),
+        "www.example.net",
+        fill=(255, 255, 255, 180),
+        font=font,
+    )
+    return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG that declares a huge size (the pixels are never there)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
+
+
+SEEDS = range(6)
+ORIGINALS = {seed: synthetic_image(seed) for seed in SEEDS}
+FINGERPRINTS = {seed: fingerprint_image(encode(image)) for seed, image in ORIGINALS.items()}
+
+REPOSTS: dict[str, Callable[[Image.Image], bytes]] = {
+    "resize 50%": lambda im: encode(
+        im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS)
+    ),
+    "JPEG quality 30": lambda im: encode(im, "JPEG", quality=30),
+    "border 5%": lambda im: encode(
+        ImageOps.expand(im, (im.width // 20, im.height // 20), fill="white")
+    ),
+    "watermark": lambda im: encode(watermark(im)),
+    "mirror": lambda im: encode(ImageOps.mirror(im)),
+    "crop 4%/side": lambda im: encode(crop(im, 0.04, 0.04, 0.04, 0.04)),
+    "crop 5%/side": lambda im: encode(crop(im, 0.05, 0.05, 0.05, 0.05)),
+    "crop 7%/side": lambda im: encode(crop(im, 0.07, 0.07, 0.07, 0.07)),
+    "crop 10%/side": lambda im: encode(crop(im, 0.10, 0.10, 0.10, 0.10)),
+    "uneven crop 3-6%": lambda im: encode(crop(im, 0.03, 0.06, 0.05, 0.04)),
+    "mirror + crop 5%": lambda im: encode(ImageOps.mirror(crop(im, 0.05, 0.05, 0.05, 0.05))),
+    "bottom 8% cut": lambda im: encode(crop(im, 0, 0, 0, 0.08)),
+    "crop 5% + JPEG 50": lambda im: encode(crop(im, 0.05, 0.05, 0.05, 0.05), "JPEG", quality=50),
+}
+
+
+# --- fingerprints ------------------------------------------------------------------------
+
+
+def test_same_image_is_distance_zero() -> None:
+    original = ORIGINALS[0]
+    again = fingerprint_image(encode(original, "BMP"))
+    assert again == FINGERPRINTS[0]
+    assert image_distance(FINGERPRINTS[0], again) == 0
+    assert len(again.variants) == len(VARIANTS)
+    assert all(0 <= value < 2**64 for value in (again.phash, *again.variants))
+
+
+@pytest.mark.parametrize("name", REPOSTS)
+def test_reposts_stay_within_radius(name: str) -> None:
+    distances = {
+        seed: image_distance(FINGERPRINTS[seed], fingerprint_image(REPOSTS[name](image)))
+        for seed, image in ORIGINALS.items()
+    }
+    assert max(distances.values()) <= DEFAULT_RADIUS, distances
+
+
+def test_mirror_needs_the_variants() -> None:
+    """Without its variants a mirrored re-post would be far away: they do the work."""
+    for seed, image in ORIGINALS.items():
+        mirrored = fingerprint_image(encode(ImageOps.mirror(image)))
+        assert hamming(FINGERPRINTS[seed].phash, mirrored.phash) > DEFAULT_RADIUS
+        assert image_distance(FINGERPRINTS[seed], mirrored) <= DEFAULT_RADIUS
+
+
+def test_unrelated_images_are_beyond_radius() -> None:
+    pictures = [FINGERPRINTS[seed] for seed in SEEDS] + [
+        fingerprint_image(encode(synthetic_image(seed, (360, 480)))) for seed in range(100, 110)
+    ]
+    closest = min(image_distance(a, b) for a, b in itertools.combinations(pictures, 2))
+    assert closest > DEFAULT_RADIUS
+
+
+def test_image_distance_is_symmetric_and_uses_both_sides() -> None:
+    a = ImageFingerprint(phash=0, variants=(0b1111,))
+    b = ImageFingerprint(phash=0b1111_0000_0000, variants=())
+    assert image_distance(a, b) == image_distance(b, a) == 4
+    assert image_distance(ImageFingerprint(5), ImageFingerprint(5)) == 0
+
+
+def test_hamming_counts_differing_bits() -> None:
+    assert hamming(0, 0) == 0
+    assert hamming(0, 2**64 - 1) == 64
+    assert hamming(0b1010, 0b0110) == 2
+
+
+def test_description_gives_size_as_displayed() -> None:
+    upright = ORIGINALS[1]
+    described = describe_image(encode(upright, "JPEG", quality=90))
+    assert (described.width, described.height) == upright.size
+    # Stored sideways with an EXIF "rotate 90° clockwise" tag, as phone cameras do.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways = encode(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=90, exif=exif)
+    rotated = describe_image(sideways)
+    assert (rotated.width, rotated.height) == upright.size
+    assert image_distance(rotated.fingerprint, described.fingerprint) <= 2
+
+
+def test_modes_are_normalised() -> None:
+    image = ORIGINALS[2]
+    for converted in (
+        image.convert("P"),
+        image.convert("RGBA"),
+        image.convert("L"),
+        image.convert("CMYK"),
+    ):
+        fmt = "JPEG" if converted.mode == "CMYK" else "PNG"
+        assert (
+            image_distance(fingerprint_image(encode(converted, fmt)), FINGERPRINTS[2])
+            <= DEFAULT_RADIUS
+        )
+
+
+# --- hostile input -----------------------------------------------------------------------
+
+GOOD_PNG = encode(ORIGINALS[3])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (random.Random(1).randbytes(5000), "not a recognised image"),
+        (b"Name,Phone\nAnna,0612345678\n" * 20, "not a recognised image"),
+        (GOOD_PNG[: len(GOOD_PNG) // 2], "damaged or truncated"),
+        (GOOD_PNG[:60], "damaged or truncated"),
+        (encode(ORIGINALS[3], "TIFF"), "not a recognised image"),
+        (png_header(50_000, 50_000), "decompression bomb"),
+        (png_header(10_000, 10_000), "decompression bomb"),
+        (png_header(7_000, 7_000), "over the 40,000,000 pixel limit"),
+        (encode(Image.new("RGB", (20, 400), "red")), "below 32 on a side"),
+        (encode(Image.new("RGB", (400, 300), (40, 90, 200))), "blank"),
+    ],
+    ids=[
+        "empty",
+        "random bytes",
+        "text file",
+        "truncated PNG",
+        "PNG header only",
+        "TIFF not accepted",
+        "bomb 50000x50000",
+        "bomb 10000x10000",
+        "over max_pixels",
+        "too small",
+        "single colour",
+    ],
+)
+def test_bad_input_is_rejected_with_a_reason(data: bytes, message: str) -> None:
+    with pytest.raises(ImageRejected, match=message):
+        describe_image(data)
+
+
+SMALL_JPEG = encode(synthetic_image(9, (96, 64)), "JPEG", quality=85)
+SMALL_PNG = encode(synthetic_image(9, (96, 64)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    source=st.sampled_from([SMALL_JPEG, SMALL_PNG]),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.binary(min_size=1, max_size=8)), max_size=6),
+    cut=st.integers(16, 10**6),
+)
+def test_damaged_files_are_hashed_or_rejected_never_crash(
+    source: bytes, edits: list[tuple[int, bytes]], cut: int
+) -> None:
+    data = bytearray(source[:cut])
+    for position, patch in edits:
+        position %= len(data)
+        data[position : position + len(patch)] = patch
+    try:
+        fingerprint = fingerprint_image(bytes(data))
+    except ImageRejected as exc:
+        assert str(exc)
+    else:
+        assert 0 <= fingerprint.phash < 2**64
+
+
+def test_max_pixels_is_a_parameter() -> None:
+    with pytest.raises(ImageRejected, match="over the 100,000 pixel limit"):
+        fingerprint_image(GOOD_PNG, max_pixels=100_000)
+    assert issubclass(ImageRejected, ValueError)
+
+
+# --- Hamming index -----------------------------------------------------------------------
+
+
+def brute_force(
+    keys: list[int], hashes: list[int], query: int, radius: int
+) -> list[tuple[int, int]]:
+    best: dict[int, int] = {}
+    for key, value in zip(keys, hashes, strict=True):
+        distance = hamming(value, query)
+        if distance <= radius and distance < best.get(key, 65):
+            best[key] = distance
+    return sorted(best.items(), key=lambda item: (item[1], item[0]))
+
+
+@st.composite
+def stored_and_queries(draw: st.DrawFn) -> tuple[list[int], list[int], list[int], int]:
+    """Hashes clustered around a few centres so that every radius has hits to find."""
+    centres = draw(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=4))
+    near = st.builds(
+        lambda centre, bits: centre ^ sum(1 << b for b in bits),
+        st.sampled_from(centres),
+        st.sets(st.integers(0, 63), max_size=14),
+    )
+    hashes = draw(st.lists(near | st.integers(0, 2**64 - 1), max_size=60))
+    keys = draw(st.lists(st.integers(0, 15), min_size=len(hashes), max_size=len(hashes)))
+    queries = draw(st.lists(near, min_size=1, max_size=8))
+    return keys, hashes, queries, draw(st.integers(0, 12))
+
+
+@pytest.mark.parametrize("path", ["hash tables", "brute force"])
+@settings(max_examples=60, deadline=None)
+@given(case=stored_and_queries())
+def test_index_is_exact(path: str, case: tuple[list[int], list[int], list[int], int]) -> None:
+    keys, hashes, queries, radius = case
+    with pytest.MonkeyPatch.context() as patch:
+        # Small indexes scan by brute force; force each search path in turn.
+        patch.setattr(images, "_PROBE_COST", 0 if path == "hash tables" else 10**12)
+        index = HammingIndex()
+        index.add(keys, hashes)
+        found = index.query_many(queries, radius)
+        assert found == [brute_force(keys, hashes, q, radius) for q in queries]
+        assert index.query(queries[0], radius) == found[0]
+
+
+def test_large_index_uses_tables_and_is_exact() -> None:
+    rng = np.random.default_rng(5)
+    stored = rng.integers(0, 2**64, size=60_000, dtype=np.uint64)
+    keys = np.arange(len(stored), dtype=np.int64) // 3
+    queries = stored[:200].copy()
+    for row in range(len(queries)):
+        for bit in rng.choice(64, size=row % 12, replace=False):
+            queries[row] ^= np.uint64(1) << np.uint64(bit)
+    index = HammingIndex()
+    index.add(keys, stored)
+    assert index._tables_pay_off(DEFAULT_RADIUS // 3)
+    hits = index.range_search(queries, DEFAULT_RADIUS)
+    for row, query in enumerate(queries):
+        distances = np.bitwise_count(stored ^ query)
+        expected: dict[int, int] = {}
+        for position in np.flatnonzero(distances <= DEFAULT_RADIUS):
+            key = int(keys[position])
+            expected[key] = min(expected.get(key, 65), int(distances[position]))
+        assert dict(hits.hits(row)) == expected
+    # Every query with at most 8 flipped bits finds the hash it came from.
+    assert sum(len(hits.hits(row)) > 0 for row in range(len(queries))) >= 200 * 9 // 12
+
+
+def test_adds_after_queries_are_found() -> None:
+    index = HammingIndex()
+    index.add([1, 1], [0b1, 2**63])
+    assert index.query(0, 1) == [(1, 1)]
+    index.add(np.array([2, 3]), np.array([0, 2**64 - 1], dtype=np.uint64))
+    assert index.query(0, 1) == [(2, 0), (1, 1)]
+    assert index.query(2**64 - 1, 0) == [(3, 0)]
+    assert len(index) == 4
+    for step in range(3000):  # many small adds grow storage geometrically
+        index.add([10 + step], [step << 20])
+    assert len(index) == 3004
+    assert index.query(2999 << 20, 0) == [(3009, 0)]
+
+
+def test_empty_index_and_empty_queries() -> None:
+    index = HammingIndex()
+    assert len(index) == 0
+    assert index.query(12345, 8) == []
+    assert index.query_many([1, 2, 3], 8) == [[], [], []]
+    index.add([], [])
+    assert len(index) == 0
+    index.add([7], [99])
+    assert index.query_many([], 8) == []
+    hits = index.range_search(np.zeros(0, dtype=np.uint64), 8)
+    assert len(hits) == 0
+    assert hits.lims.tolist() == [0]
+
+
+def test_range_search_layout() -> None:
+    index = HammingIndex()
+    index.add([5, 6, 7, 5], [0b0, 0b1, 0b11, 0b111])
+    hits = index.range_search([0, 2**64 - 1, 0b111], 2)
+    assert hits.lims.tolist() == [0, 3, 3, 6]
+    assert hits.hits(0) == [(5, 0), (6, 1), (7, 2)]
+    assert hits.hits(2) == [(5, 0), (7, 1), (6, 2)]
+    assert hits.keys.dtype == hits.distances.dtype == np.int64
+
+
+def test_bad_index_arguments() -> None:
+    index = HammingIndex()
+    with pytest.raises(ValueError, match="2 keys for 1 hashes"):
+        index.add([1, 2], [3])
+    with pytest.raises(ValueError, match="unsigned 64-bit"):
+        index.add([1], [-1])
+    with pytest.raises(ValueError, match="unsigned 64-bit"):
+        index.add([1], [2**64])
+    with pytest.raises(ValueError, match="negative"):
+        index.add(np.array([1]), np.array([-5], dtype=np.int64))
+    with pytest.raises(TypeError, match="integers"):
+        index.add(np.array([1]), np.array([0.5]))
+    with pytest.raises(ValueError, match="radius"):
+        index.query(0, -1)
