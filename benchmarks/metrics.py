@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["QualityReport", "evaluate_linkage", "format_table"]
+__all__ = ["QualityReport", "align_table", "evaluate_linkage", "format_table"]
 
 I64 = npt.NDArray[np.int64]
 
@@ -144,9 +144,15 @@ def format_table(results: Mapping[str, QualityReport]) -> str:
         [name, *(fmt.format(getattr(report, attr)) for _, attr, fmt in _COLUMNS)]
         for name, report in results.items()
     ]
+    return align_table(header, rows)
+
+
+def align_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain-text table: first column left-aligned, the others right-aligned, a rule below
+    the header."""
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
 
-    def line(cells: list[str]) -> str:
+    def line(cells: Sequence[str]) -> str:
         first = cells[0].ljust(widths[0])
         rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))
         return "  ".join([first, *rest]).rstrip()

@@ -12,6 +12,7 @@ the variants and the radius are quoted next to them below.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import struct
@@ -39,18 +40,28 @@ from matching.records import ImageFingerprint
 
 # Hashes within this many bits (of 64) are the same photo. Synthetic benchmark, 400 images
 # (79,800 unrelated pairs, each compared through all variants): no unrelated pair within 8
-# bits, 2 within 10, the closest at 10. Every covered transformation (see VARIANTS) stays
-# within 8; radius 10 would add only partial recall on uncovered ones (one-sided crops,
-# 3° rotation) while a random 64-bit pair falls within 10 bits 33 times as often as within
-# 8 (9.6e-9 against 2.9e-10). A pHash sets exactly 32 of its 64 bits (it thresholds at the
-# median), so pHashes differ in an even number of bits: radius 9 finds nothing more than 8
-# but probes ~5x more buckets in the index.
+# bits, 1 within 10, the closest at 10. Every covered transformation (see VARIANTS) stays
+# within 8 for at least 95 % of re-posts; radius 10 would add only partial recall on
+# uncovered ones (one-sided crops, 3° rotation) while a random 64-bit pair falls within 10
+# bits 33 times as often as within 8 (9.6e-9 against 2.9e-10). A pHash sets exactly 32 of
+# its 64 bits (it thresholds at the median), so pHashes differ in an even number of bits:
+# radius 9 finds nothing more than 8 but probes ~5x more buckets in the index.
 DEFAULT_RADIUS: Final = 8
 
 # Larger images are refused before their pixels are decoded (ad sites serve a few MP).
 MAX_PIXELS: Final = 40_000_000
 # Below this side the photo carries less detail than the 32x32 grid pHash samples.
 MIN_SIDE: Final = 32
+# pHash reads a 32x32 Lanczos thumbnail; the six pHashes of a photo cost six such resizes of
+# the full picture. Box-averaging it once to this short side first (JPEGs are decoded at
+# 1/2, 1/4 or 1/8 scale when they are large) leaves a pHash within 2 bits of the full-size
+# one and the recall and unrelated-pair figures below unchanged within ±0.02. Mean time
+# per image, full size -> shrunk: 320x400 JPEG (``benchmarks/corpus.py``) 2.9 -> 1.2 ms;
+# 0.8 MP JPEG 12.9 -> 2.0 ms; 0.8 MP PNG 20.5 -> 9.3 ms (PNG decoding is most of the rest).
+HASH_SIDE: Final = 128
+# EXIF orientation tag; values 5-8 store the photo turned a quarter.
+_ORIENTATION: Final = 0x0112
+_QUARTER_TURNS: Final = (5, 6, 7, 8)
 # Web photo formats only: every other decoder is attack surface without a use here. (JPEG
 # covers multi-picture JPEGs too.) Their plugins are imported below so that the names are
 # registered before Image.open looks them up.
@@ -59,15 +70,17 @@ _PLUGINS: Final = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlug
 
 # The transformed copies hashed into ``ImageFingerprint.variants``, in this order. With the
 # phash alone, crops fail (median 10 bits at 5 % per side, 18 at 10 %) and mirroring is ~32
-# bits away. Recall at radius 8 on 100 synthetic images (share of re-posts matched):
+# bits away. Recall at radius 8 on 100 synthetic images of ``bench_image_index.py`` (share
+# of re-posts matched; crops per side, "bottom8" = bottom 8 % cut off, border 8 % white):
 #   set (variants)                     crop3 crop6 crop8 crop12 mirror+crop6 bottom8 top8 border8
-#   mirror                             0.84  0.29  0.10  0.00   0.40         0.34    0.35  0.00
-#   + centre 90 %, 80 %                0.99  1.00  0.99  0.88   0.40         0.45    0.41  0.89
-#   + mirrored centre 90 %             0.99  1.00  0.99  0.88   1.00         0.45    0.41  0.89
-#   + top 90 % (bottom strip cut off)  0.99  1.00  0.99  0.88   1.00         1.00    0.41  0.89
-# A mirrored 80 % crop would lift only mirror+crop12 (0.09 to 0.96), a 95 %/85 % pair only
-# border8 (to 1.00) and bottom8 (to 0.54); each variant costs one more stored hash per photo
-# (index memory and time grow with it). No set brought an unrelated pair within 8 bits.
+#   mirror                             0.90  0.23  0.06  0.00   0.36         0.33    0.32  0.02
+#   + centre 90 %, 80 %                0.99  1.00  0.99  0.94   0.36         0.41    0.40  0.93
+#   + mirrored centre 90 %             0.99  1.00  0.99  0.94   1.00         0.41    0.40  0.93
+#   + top 90 % (bottom strip cut off)  0.99  1.00  0.99  0.94   1.00         1.00    0.54  0.93
+# (Hashing at full size gave the same figures within ±0.02.) An earlier image set also had
+# a mirrored 80 % crop lift only mirror+crop12 (0.09 to 0.96), a 95 %/85 % pair only border8
+# (to 1.00) and bottom8 (to 0.54); each variant costs one more stored hash per photo (index
+# memory and time grow with it). No set brought an unrelated pair within 8 bits.
 # Cutting off a bottom strip is how a re-poster removes another site's caption or
 # watermark, hence the one one-sided crop.
 VARIANTS: Final = ("mirror", "centre 90%", "centre 80%", "mirrored centre 90%", "top 90%")
@@ -99,8 +112,7 @@ class ImageDescription:
 
 def describe_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageDescription:
     """Decode untrusted image bytes and fingerprint them; ``ImageRejected`` if unfit or unsafe."""
-    image = _decode(data, max_pixels)
-    gray = image.convert("L")
+    gray, width, height = _decode(data, max_pixels)
     # A single-band image has (min, max) extrema.
     low, high = cast(tuple[int, int], gray.getextrema())
     if high - low < 8:
@@ -109,7 +121,7 @@ def describe_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageDescrip
     fingerprint = ImageFingerprint(
         phash=_phash(gray), variants=tuple(_phash(make(gray)) for make in _VARIANT_MAKERS)
     )
-    return ImageDescription(fingerprint, image.width, image.height)
+    return ImageDescription(fingerprint, width, height)
 
 
 def fingerprint_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageFingerprint:
@@ -130,7 +142,8 @@ def image_distance(a: ImageFingerprint, b: ImageFingerprint) -> int:
     )
 
 
-def _decode(data: bytes, max_pixels: int) -> Image.Image:
+def _decode(data: bytes, max_pixels: int) -> tuple[Image.Image, int, int]:
+    """The photo upright, in greyscale, shrunk to ``HASH_SIDE``; its size as displayed."""
     if not data:
         raise ImageRejected("image is empty (0 bytes)")
     try:
@@ -143,9 +156,18 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
             # verify() leaves the decoder unusable; decode from a fresh parse.
             with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
                 _check_size(image, max_pixels)
+                width, height = image.size
+                # JPEG only: decode the luma alone, scaled down by 2, 4 or 8 in the IDCT,
+                # while the short side stays at least 2 * HASH_SIDE. A no-op elsewhere.
+                image.draft("L", (2 * HASH_SIDE, 2 * HASH_SIDE))
                 image.load()
+                # Read after load(): a PNG may carry its EXIF after the pixels.
+                if image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS:
+                    width, height = height, width
                 ImageOps.exif_transpose(image, in_place=True)
-                return image if image.mode in ("RGB", "L") else image.convert("RGB")
+                # Palette, alpha, CMYK and 16-bit modes reach greyscale through RGB.
+                upright = image if image.mode in ("RGB", "L") else image.convert("RGB")
+                return _shrink(upright.convert("L")), width, height
     except ImageRejected:
         raise
     except UnidentifiedImageError:
@@ -156,6 +178,16 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageRejected(f"image refused as a decompression bomb: {exc}") from None
     except _DECODE_ERRORS as exc:
         raise ImageRejected(f"image is damaged or truncated: {exc}") from None
+
+
+def _shrink(gray: Image.Image) -> Image.Image:
+    """Box-average down to ``HASH_SIDE`` on the short side (smaller images are kept)."""
+    width, height = gray.size
+    short = min(width, height)
+    if short <= HASH_SIDE:
+        return gray
+    size = (max(1, round(width * HASH_SIDE / short)), max(1, round(height * HASH_SIDE / short)))
+    return gray.resize(size, Image.Resampling.BOX)
 
 
 def _check_size(image: Image.Image, max_pixels: int) -> None:
@@ -209,6 +241,12 @@ _CHUNKS: Final = ((0, 21), (21, 21), (42, 22))
 # A bucket probe costs about as much as scanning this many stored hashes by brute force.
 _PROBE_COST: Final = 64
 _QUERY_BLOCK: Final = 65_536
+# Queries probed together in the sorted tables (each probes ~232 buckets per table).
+_PROBE_BLOCK: Final = 4096
+# Recent adds are folded into the sorted tables once they number this many and a
+# 1/_COMPACT_RATIO of the rest: rebuild work stays O(n log n) over any sequence of adds.
+_COMPACT_MIN: Final = 65_536
+_COMPACT_RATIO: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,10 +278,16 @@ class HammingIndex:
     Several hashes may share a key (a photo's pHash and its variants); a query reports each
     key once, at the distance of its closest hash. Adds may follow queries. An instance must
     not be used from several threads at once.
+
+    Storage is log-structured: recent adds go to faiss hash tables (fast to extend, about
+    260 bytes per hash), and once they outgrow a quarter of the rest everything is rebuilt
+    into compact sorted tables (``_SortedTables``, 28 bytes per hash) that numpy probes.
     """
 
     def __init__(self) -> None:
         self._tables = [faiss.IndexBinaryHash(64, bits) for _, bits in _CHUNKS]
+        self._main: _SortedTables | None = None
+        self._main_size = 0
         self._hashes: U64Array = np.zeros(0, dtype=np.uint64)
         self._keys: I64Array = np.zeros(0, dtype=np.int64)
         self._size = 0
@@ -261,12 +305,16 @@ class HammingIndex:
             raise ValueError(f"{len(key_array)} keys for {len(hash_array)} hashes")
         if len(hash_array) == 0:
             return
-        for (shift, _), table in zip(_CHUNKS, self._tables, strict=True):
-            table.add(_codes(_rotate_right(hash_array, shift)))
         self._reserve(self._size + len(hash_array))
         self._hashes[self._size : self._size + len(hash_array)] = hash_array
         self._keys[self._size : self._size + len(hash_array)] = key_array
         self._size += len(hash_array)
+        recent = self._size - self._main_size
+        if recent >= max(_COMPACT_MIN, self._main_size // _COMPACT_RATIO):
+            self._compact()
+        else:
+            for (shift, _), table in zip(_CHUNKS, self._tables, strict=True):
+                table.add(_codes(_rotate_right(hash_array, shift)))
 
     def query(self, hash: int, radius: int) -> list[tuple[int, int]]:
         """``(key, distance)`` of every key with a hash within ``radius`` bits, closest first."""
@@ -295,20 +343,33 @@ class HammingIndex:
         if self._size:
             for start in range(0, len(queries), _QUERY_BLOCK):
                 block = queries[start : start + _QUERY_BLOCK]
-                if self._tables_pay_off(flips):
-                    rows, ids, distances = self._search_tables(block, radius, flips)
-                else:
+                if not self._tables_pay_off(flips):
                     rows, ids, distances = self._search_brute(block, radius)
-                parts.append((rows + start, self._keys[ids], distances))
+                    parts.append((rows + start, self._keys[ids], distances))
+                    continue
+                if self._main is not None:
+                    rows, ids, distances = self._main.search(block, radius, flips)
+                    parts.append((rows + start, self._keys[ids], distances))
+                if self._size > self._main_size:
+                    rows, ids, distances = self._search_tables(block, radius, flips)
+                    parts.append((rows + start, self._keys[ids + self._main_size], distances))
         return _collapse(len(queries), parts)
 
     def _tables_pay_off(self, flips: int) -> bool:
         probes = sum(_buckets_within(bits, flips) for _, bits in _CHUNKS)
         return probes * _PROBE_COST < self._size
 
+    def _compact(self) -> None:
+        """Rebuild every hash into the sorted tables; empty the faiss tables."""
+        self._main = _SortedTables(self._hashes[: self._size])
+        self._main_size = self._size
+        self._tables = [faiss.IndexBinaryHash(64, bits) for _, bits in _CHUNKS]
+
     def _search_tables(
         self, queries: U64Array, radius: int, flips: int
     ) -> tuple[I64Array, I64Array, I64Array]:
+        """Search the faiss tables of recent adds; ids count from the first recent hash."""
+        recent = self._hashes[self._main_size : self._size]
         rows_parts, ids_parts, dist_parts = [], [], []
         for number, ((shift, _), table) in enumerate(zip(_CHUNKS, self._tables, strict=True)):
             table.nflip = flips
@@ -320,13 +381,7 @@ class HammingIndex:
                 np.arange(len(queries), dtype=np.int64), np.diff(lims.astype(np.int64))
             )
             if number:
-                # A hit is found by every table whose chunk is within ``flips`` bits; keep
-                # it only from the first such table.
-                xor = self._hashes[ids] ^ queries[rows]
-                keep = np.ones(len(ids), dtype=bool)
-                for earlier_shift, earlier_bits in _CHUNKS[:number]:
-                    mask = np.uint64(((1 << earlier_bits) - 1) << earlier_shift)
-                    keep &= np.bitwise_count(xor & mask) > flips
+                keep = _first_table_only(recent[ids] ^ queries[rows], number, flips)
                 rows, ids, distances = rows[keep], ids[keep], distances[keep]
             rows_parts.append(rows)
             ids_parts.append(ids.astype(np.int64))
@@ -354,6 +409,85 @@ class HammingIndex:
         hashes[: self._size] = self._hashes[: self._size]
         keys[: self._size] = self._keys[: self._size]
         self._hashes, self._keys = hashes, keys
+
+
+class _SortedTables:
+    """Multi-index hashing in flat arrays: per chunk, hash positions sorted by chunk value
+    and the start of each chunk value's run (a bucket is ``order[offsets[v]:offsets[v+1]]``).
+    """
+
+    def __init__(self, hashes: U64Array) -> None:
+        self._hashes = hashes
+        self._order: list[npt.NDArray[np.int32]] = []
+        self._offsets: list[npt.NDArray[np.int32]] = []
+        for shift, bits in _CHUNKS:
+            chunk = _chunk(hashes, shift, bits)
+            self._order.append(np.argsort(chunk, kind="stable").astype(np.int32))
+            offsets = np.zeros((1 << bits) + 1, dtype=np.int32)
+            np.cumsum(np.bincount(chunk, minlength=1 << bits), out=offsets[1:])
+            self._offsets.append(offsets)
+
+    def search(
+        self, queries: U64Array, radius: int, flips: int
+    ) -> tuple[I64Array, I64Array, I64Array]:
+        """(query row, hash position, distance) of every stored hash within ``radius``."""
+        rows_parts, ids_parts, dist_parts = [], [], []
+        for start in range(0, len(queries), _PROBE_BLOCK):
+            block = queries[start : start + _PROBE_BLOCK]
+            for number, (shift, bits) in enumerate(_CHUNKS):
+                masks = _flip_masks(bits, flips)
+                probes = _chunk(block, shift, bits)[:, None] ^ masks[None, :]
+                offsets = self._offsets[number]
+                begin = offsets[probes].reshape(-1).astype(np.int64)
+                counts = offsets[probes + 1].reshape(-1) - begin
+                total = int(counts.sum())
+                if not total:
+                    continue
+                rows = np.repeat(
+                    np.arange(len(block), dtype=np.int64),
+                    counts.reshape(len(block), -1).sum(axis=1),
+                )
+                positions = np.repeat(begin - (np.cumsum(counts) - counts), counts) + np.arange(
+                    total
+                )
+                ids = self._order[number][positions].astype(np.int64)
+                xor = self._hashes[ids] ^ block[rows]
+                distances = np.bitwise_count(xor).astype(np.int64)
+                keep = distances <= radius
+                if number:
+                    keep &= _first_table_only(xor, number, flips)
+                rows_parts.append(rows[keep] + start)
+                ids_parts.append(ids[keep])
+                dist_parts.append(distances[keep])
+        if not rows_parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        return np.concatenate(rows_parts), np.concatenate(ids_parts), np.concatenate(dist_parts)
+
+
+def _chunk(values: U64Array, shift: int, bits: int) -> I64Array:
+    return (_rotate_right(values, shift) & np.uint64((1 << bits) - 1)).astype(np.int64)
+
+
+@functools.cache
+def _flip_masks(bits: int, flips: int) -> I64Array:
+    """Every ``bits``-wide mask with at most ``flips`` bits set."""
+    masks = [
+        sum(1 << b for b in chosen)
+        for count in range(flips + 1)
+        for chosen in itertools.combinations(range(bits), count)
+    ]
+    return np.asarray(masks, dtype=np.int64)
+
+
+def _first_table_only(xor: U64Array, number: int, flips: int) -> npt.NDArray[np.bool_]:
+    """A hit is found by every table whose chunk is within ``flips`` bits of the query's;
+    keep it only from the first such table."""
+    keep = np.ones(len(xor), dtype=bool)
+    for earlier_shift, earlier_bits in _CHUNKS[:number]:
+        mask = np.uint64(((1 << earlier_bits) - 1) << earlier_shift)
+        keep &= np.bitwise_count(xor & mask) > flips
+    return keep
 
 
 def _as_hashes(values: Sequence[int] | npt.NDArray[Any]) -> U64Array:

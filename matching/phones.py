@@ -291,4 +291,8 @@ def _plausible_phone(text: str, start: int, end: int, matched: str) -> bool:
         return False
     if _PRICE_BEFORE.search(text[max(0, start - 12) : start]):
         return False
+    # A unit after the digits ("25 jaar", "150 euro") unmasks glued ages and prices; a
+    # number written with its country code is no price list ("+31 6 12345678 yr oud").
+    if text[start:end].lstrip().startswith(("+", "00")):
+        return True
     return not _NOT_A_PHONE_AFTER.match(text[end : end + 8])

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from hashlib import blake2b
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz
+from rapidfuzz.process import cpdist
 
 __all__ = [
     "EMPTY_SLOT",
@@ -59,6 +60,7 @@ __all__ = [
     "split_sentences",
     "text_signature",
     "text_signatures",
+    "text_similarities",
     "text_similarity",
 ]
 
@@ -440,6 +442,10 @@ def _is_empty_row(sigs: U32) -> npt.NDArray[np.bool_]:
     return empty
 
 
+# The candidate prefilter estimates Jaccard similarity from this many MinHash slots (its
+# standard error is under 0.07); pairs are compared in blocks of this many.
+PREFILTER_SLOTS = 64
+_PREFILTER_BLOCK = 1 << 17
 # Added items wait, unhashed, until this many are pending; then they are merged.
 _MERGE_ITEMS = 1 << 16
 # A query scans up to this many pending items directly; with more, it merges them first.
@@ -543,20 +549,78 @@ class TextLSHIndex:
             found.update(self._pending_keys[i] for i in np.concatenate(pending_members).tolist())
         return found
 
+    def query_many(
+        self,
+        signatures: U32,
+        *,
+        pair_filter: Callable[[I64, I64], npt.NDArray[np.bool_]] | None = None,
+    ) -> I64:
+        """``query`` for many signatures at once: unique (m, 2) pairs (row, key).
+
+        ``signatures`` is an (n, NUM_PERM) uint32 array (``EMPTY_SLOT`` rows find
+        nothing); row ``i`` pairs with every key ``query`` would return for it. Vectorised
+        band by band; over-full buckets are judged once per bucket. ``pair_filter(rows,
+        keys)``, if given, is applied band by band and drops the pairs it marks False
+        before they are collected (a cheap prefilter keeps memory flat).
+        """
+        sigs = np.asarray(signatures, dtype=np.uint32)
+        if sigs.ndim != 2 or sigs.shape[1] != NUM_PERM:
+            raise ValueError(f"signatures must be (n, {NUM_PERM}) uint32")
+        self._flush()
+        rows = np.flatnonzero(~_is_empty_row(sigs))
+        if not len(rows) or not len(self._keys):
+            return np.empty((0, 2), dtype=np.int64)
+        probes = _band_hashes(sigs[rows], self.bands, self.rows)
+        codes = _PairCodes(len(self._keys))  # packs (row, item) as row * items + item
+        for band in range(self.bands):
+            column, items = self._hashes[band], self._items[band]
+            begin = np.searchsorted(column, probes[:, band], side="left")
+            end = np.searchsorted(column, probes[:, band], side="right")
+            sizes = end - begin
+            over = np.flatnonzero(sizes > self.max_bucket)
+            if len(over):
+                values, first = np.unique(probes[over, band], return_index=True)
+                no_extra = np.empty(0, dtype=np.intp)
+                full = {
+                    value: self._over_full(items[begin[over[i]] : end[over[i]]], no_extra)
+                    for value, i in zip(values.tolist(), first.tolist(), strict=True)
+                }
+                skip = np.fromiter((full[v] for v in probes[over, band].tolist()), bool, len(over))
+                self.skipped_buckets += int(np.count_nonzero(skip))
+                sizes[over[skip]] = 0
+            total = int(sizes.sum())
+            if not total:
+                continue
+            which = np.repeat(np.arange(len(rows), dtype=np.int64), sizes)
+            positions = np.repeat(begin - (np.cumsum(sizes) - sizes), sizes) + np.arange(total)
+            found = items[positions].astype(np.int64)
+            if pair_filter is not None:
+                keep = pair_filter(rows[which], self._keys[found])
+                which, found = which[keep], found[keep]
+            codes.add_ordered(which, found)
+        packed = codes.result()
+        found_rows, found_items = packed // len(self._keys), packed % len(self._keys)
+        return np.stack([rows[found_rows], self._keys[found_items]], axis=1)
+
     def _over_full(self, stored: npt.NDArray[np.int32], extra: npt.NDArray[np.intp]) -> bool:
         if len(stored) + len(extra) > self._member_cap:
             return True
         digests = np.concatenate([self._digests[stored], self._pending_digests[extra]])
         return len(np.unique(digests)) > self.max_bucket
 
-    def candidate_pairs(self, keys: npt.ArrayLike, signatures: U32) -> I64:
+    def candidate_pairs(
+        self, keys: npt.ArrayLike, signatures: U32, *, min_similarity: float = 0.0
+    ) -> I64:
         """Self-join of a batch: unique (m, 2) key pairs, first < second, sharing a bucket.
 
         ``signatures`` is an (n, NUM_PERM) uint32 array aligned with ``keys``; rows of
         ``EMPTY_SLOT`` are ignored. Over-full buckets are skipped as in ``query``, so the
         pairs are those per-item queries would give. Items added with ``add`` take no part.
         Runs band by band with numpy sorts over the distinct signatures, no Python loop per
-        item; exact copies are expanded into pairs at the end.
+        item; exact copies are expanded into pairs at the end. With ``min_similarity``,
+        pairs whose signatures agree in fewer than that share of the first
+        ``PREFILTER_SLOTS`` slots (an estimate of their Jaccard similarity) are dropped
+        band by band, before they cost memory.
         """
         keys_arr = np.asarray(keys, dtype=np.int64)
         sigs = self._check(keys_arr, signatures)
@@ -570,7 +634,9 @@ class TextLSHIndex:
         first_copy = _run_starts(digests[by_digest])
         copies = np.diff(np.append(first_copy, len(rows)))
         groups = len(first_copy)
-        hashes = _band_hashes(sigs[members[first_copy]], self.bands, self.rows)
+        group_sigs = sigs[members[first_copy]]
+        hashes = _band_hashes(group_sigs, self.bands, self.rows)
+        group_sigs = np.ascontiguousarray(group_sigs[:, :PREFILTER_SLOTS])
         codes = _PairCodes(groups)
         reached = np.zeros(groups, dtype=bool)  # in at least one bucket that is kept
         for band in range(self.bands):
@@ -583,7 +649,10 @@ class TextLSHIndex:
             reached[order[np.repeat(~over, distinct)]] = True
             pair_keep = ~over & (distinct >= 2)
             first, second = _pairs_within(starts[pair_keep], distinct[pair_keep])
-            codes.add(order[first], order[second])
+            first, second = order[first], order[second]
+            if min_similarity > 0:
+                first, second = _similar_pairs(group_sigs, first, second, min_similarity)
+            codes.add(first, second)
         # Pairs of groups become every pair of their members; copies pair among themselves.
         group_pairs = codes.result()
         left_group, right_group = group_pairs // groups, group_pairs % groups
@@ -638,6 +707,17 @@ class TextLSHIndex:
             at = np.searchsorted(self._hashes[band], column, side="right")
             self._hashes[band] = np.insert(self._hashes[band], at, column)
             self._items[band] = np.insert(self._items[band], at, numbers[order])
+
+
+def _similar_pairs(sigs: U32, first: I64, second: I64, min_similarity: float) -> tuple[I64, I64]:
+    """The pairs whose signature rows agree in at least ``min_similarity`` of their slots."""
+    need = int(np.ceil(min_similarity * sigs.shape[1]))
+    keep = np.empty(len(first), dtype=bool)
+    for start in range(0, len(first), _PREFILTER_BLOCK):
+        stop = start + _PREFILTER_BLOCK
+        equal = sigs[first[start:stop]] == sigs[second[start:stop]]
+        keep[start:stop] = np.count_nonzero(equal, axis=1) >= need
+    return first[keep], second[keep]
 
 
 def _unique(values: I64) -> I64:
@@ -696,6 +776,15 @@ class _PairCodes:
         if self._buffered > max(len(self._unique), 1 << 20):
             self._compact()
 
+    def add_ordered(self, first: I64, second: I64) -> None:
+        """Add pairs as given (not unordered): packed as ``first * n + second``."""
+        if not len(first):
+            return
+        self._buffer.append(first * self.n + second)
+        self._buffered += len(first)
+        if self._buffered > max(len(self._unique), 1 << 20):
+            self._compact()
+
     def result(self) -> I64:
         self._compact()
         return self._unique
@@ -723,3 +812,25 @@ def text_similarity(a: str, b: str, score_cutoff: float = 0) -> float:
         return score
     reordered = float(fuzz.token_sort_ratio(a, b, score_cutoff=max(score_cutoff, score)))
     return max(score, reordered)
+
+
+def text_similarities(
+    left: Sequence[str], right: Sequence[str], score_cutoff: float = 0
+) -> npt.NDArray[np.float32]:
+    """``text_similarity`` of each pair ``(left[i], right[i])``, scored in parallel.
+
+    rapidfuzz's ``cpdist`` runs the pairs in C on every core, without a Python call per
+    pair; the scores equal ``text_similarity``'s.
+    """
+    if len(left) != len(right):
+        raise ValueError(f"{len(left)} left texts for {len(right)} right ones")
+    if not left:
+        return np.zeros(0, dtype=np.float32)
+    ordered = cpdist(left, right, scorer=fuzz.ratio, score_cutoff=score_cutoff, workers=-1)
+    reordered = cpdist(
+        left, right, scorer=fuzz.token_sort_ratio, score_cutoff=score_cutoff, workers=-1
+    )
+    scores: npt.NDArray[np.float32] = np.maximum(ordered, reordered).astype(np.float32)
+    empty = np.fromiter((not a or not b for a, b in zip(left, right, strict=True)), bool, len(left))
+    scores[empty] = 0.0
+    return scores

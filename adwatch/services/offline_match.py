@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +37,8 @@ REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
 }
 # Ad photos are a few MB at most; a larger file is refused before it is read.
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
+# Below this many distinct image files, starting worker processes costs more than it saves.
+_MIN_PARALLEL_IMAGES = 64
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -110,12 +112,12 @@ def match_jsonl(
         parsed.append(entry)
 
     ads: list[AdInput] = []
-    for entry, result in zip(parsed, _fingerprint_all(parsed, workers, on_progress), strict=True):
-        if isinstance(result, str):
-            outcome.problems.append(LineProblem(entry.line, str(entry.ad["ad_id"]), result))
+    for entry, images in zip(parsed, _fingerprint_all(parsed, workers, on_progress), strict=True):
+        if isinstance(images, str):
+            outcome.problems.append(LineProblem(entry.line, str(entry.ad["ad_id"]), images))
             continue
-        outcome.images_hashed += len(result)
-        ads.append(_ad_input(entry.ad, result))
+        outcome.images_hashed += len(images)
+        ads.append(_ad_input(entry.ad, images))
     outcome.problems.sort(key=lambda p: p.line)
 
     features = build_features(ads, default_region=default_region)
@@ -209,9 +211,9 @@ def _fingerprint_file(path: Path) -> ImageFingerprint:
         raise ImageRejected(f"image {path.name}: {exc}") from exc
 
 
-def _fingerprint_ad(paths: tuple[Path, ...]) -> tuple[ImageFingerprint, ...] | str:
+def _fingerprint_path(path: Path) -> ImageFingerprint | str:
     try:
-        return tuple(_fingerprint_file(path) for path in paths)
+        return _fingerprint_file(path)
     except ImageRejected as exc:
         return str(exc)
 
@@ -219,24 +221,47 @@ def _fingerprint_ad(paths: tuple[Path, ...]) -> tuple[ImageFingerprint, ...] | s
 def _fingerprint_all(
     entries: Sequence[_ParsedLine], workers: int | None, on_progress: ProgressCallback | None
 ) -> list[tuple[ImageFingerprint, ...] | str]:
-    """Hash every ad's images, in worker processes when there are enough of them."""
-    total = len(entries)
-    jobs = [entry.image_paths for entry in entries]
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    if workers <= 1 or sum(len(j) for j in jobs) < 64:
-        results = []
-        for done, job in enumerate(jobs, start=1):
-            results.append(_fingerprint_ad(job))
-            if on_progress and (done % 50 == 0 or done == total):
-                on_progress("hashing images", done, total)
-        return results
-    results = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for done, result in enumerate(pool.map(_fingerprint_ad, jobs, chunksize=16), start=1):
-            results.append(result)
-            if on_progress and (done % 50 == 0 or done == total):
-                on_progress("hashing images", done, total)
+    """Each ad's image fingerprints, or why one of its images was refused.
+
+    A file shared by several ads (re-posts often reuse the very same photo file) is read and
+    hashed once; the distinct files are hashed in worker processes when there are enough.
+    """
+    paths = list(dict.fromkeys(path for entry in entries for path in entry.image_paths))
+    hashed = dict(zip(paths, _hash_paths(paths, workers, on_progress), strict=True))
+    results: list[tuple[ImageFingerprint, ...] | str] = []
+    for entry in entries:
+        found = [hashed[path] for path in entry.image_paths]
+        refused = [item for item in found if isinstance(item, str)]
+        fingerprints = tuple(item for item in found if not isinstance(item, str))
+        results.append(refused[0] if refused else fingerprints)
     return results
+
+
+def _hash_paths(
+    paths: list[Path], workers: int | None, on_progress: ProgressCallback | None
+) -> Iterator[ImageFingerprint | str]:
+    total = len(paths)
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    if workers <= 1 or total < _MIN_PARALLEL_IMAGES:
+        results: Iterable[ImageFingerprint | str] = map(_fingerprint_path, paths)
+        yield from _reporting(results, total, on_progress)
+        return
+    # Chunks big enough to amortise the inter-process round trips, small enough that the
+    # workers finish together.
+    chunksize = max(1, min(64, total // (workers * 8)))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from _reporting(
+            pool.map(_fingerprint_path, paths, chunksize=chunksize), total, on_progress
+        )
+
+
+def _reporting(
+    results: Iterable[ImageFingerprint | str], total: int, on_progress: ProgressCallback | None
+) -> Iterator[ImageFingerprint | str]:
+    for done, result in enumerate(results, start=1):
+        if on_progress and (done % 100 == 0 or done == total):
+            on_progress("hashing images", done, total)
+        yield result
 
 
 def _ad_input(ad: dict[str, Any], images: tuple[ImageFingerprint, ...]) -> AdInput:

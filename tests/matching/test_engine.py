@@ -6,9 +6,11 @@ Phone numbers are strings in the unassigned +999 country code: never a real numb
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +105,46 @@ def test_a_stock_photo_shared_by_unrelated_advertisers_links_nobody() -> None:
     )
     assert len(engine.profiles()) == 5
     assert any(e.kind == "hub_image" for m in result.memberships for e in m.evidence)
+
+
+def test_a_photo_that_turns_out_to_be_a_stock_photo_splits_the_profile_it_joined() -> None:
+    engine = MatchingEngine()
+    engine.add(
+        [
+            ad("1", ["+9991001"], [ImageFingerprint(PHOTO_C)]),
+            ad("2", ["+9991002"], [ImageFingerprint(flip(PHOTO_C, 2))]),
+        ]
+    )
+    assert len(engine.profiles()) == 1
+    kept = engine.profile_of("1")
+    result = engine.add([ad("3", ["+9991003"], [ImageFingerprint(flip(PHOTO_C, 7))])])
+    assert len(engine.profiles()) == 3
+    assert kept in {engine.profile_of("1"), engine.profile_of("2")}
+    splits = [e for e in result.events if e.kind == "split"]
+    assert len(splits) == 1 and splits[0].other_profile_id == kept
+    assert (
+        "first posted in ad 1" in splits[0].reason
+        and "3 unrelated phone groups" in splits[0].reason
+    )
+
+
+def test_a_stock_photo_is_a_hub_whatever_order_its_uses_arrive_in() -> None:
+    uses = [ad(str(n), [f"+999100{n}"], [ImageFingerprint(flip(PHOTO_C, n))]) for n in range(6)]
+    batch = MatchingEngine()
+    batch.add(uses)
+    stepwise = MatchingEngine()
+    for one in uses:
+        stepwise.add([one])
+    assert partition(stepwise) == partition(batch) == {frozenset(str(n)) for n in range(6)}
+
+
+def test_a_new_ad_reaches_old_ads_only_through_text_that_verifies() -> None:
+    engine = MatchingEngine()
+    engine.add([ad("1", ["+9991001"], text=LANA), ad("2", ["+9991001"]), ad("3", text=OTHER)])
+    result = engine.add([ad("4", text=LANA_PARAPHRASED)])
+    assert engine.profile_of("4") == engine.profile_of("1")
+    assert {m.ad_id for m in result.memberships} == {"4"}
+    assert result.count("grown") == 1
 
 
 def test_one_advertiser_with_two_phones_and_one_photo_is_one_profile() -> None:
@@ -261,3 +303,29 @@ def test_incremental_linking_ends_where_batch_linking_ends(
     assert sorted(a for ads in stepwise.profiles().values() for a in ads) == sorted(
         a.ad_id for a in world
     )
+
+
+@given(world=small_worlds(), cuts=st.lists(st.integers(0, 25), max_size=3))
+@settings(max_examples=40, deadline=None)
+def test_a_batch_read_in_parts_links_like_one_batch(
+    world: list[AdFeatures], cuts: list[int]
+) -> None:
+    whole = MatchingEngine()
+    expected = whole.add(world)
+    bounds = [0, *sorted(cuts), len(world)]
+    parted = MatchingEngine()
+    result = parted.add_parts(world[a:b] for a, b in itertools.pairwise(bounds))
+    assert partition(parted) == partition(whole)
+    assert [(m.ad_id, m.profile_id, m.evidence) for m in result.memberships] == [
+        (m.ad_id, m.profile_id, m.evidence) for m in expected.memberships
+    ]
+
+
+def test_a_refused_part_leaves_the_parts_before_it_linked() -> None:
+    engine = MatchingEngine()
+    first = [ad("1", ["+9991001"]), ad("2", ["+9991001"])]
+    with pytest.raises(ValueError, match="ad 2 is already linked"):
+        engine.add_parts([first, [ad("3"), ad("2")], [ad("4")]])
+    assert partition(engine) == {frozenset({"1", "2"})}
+    engine.add([ad("3"), ad("4")])  # the refused part can be sent again, corrected
+    assert len(engine) == 4

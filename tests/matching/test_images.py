@@ -20,6 +20,7 @@ import struct
 import zlib
 from collections.abc import Callable
 
+import imagehash
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -210,6 +211,33 @@ def test_description_gives_size_as_displayed() -> None:
     assert image_distance(rotated.fingerprint, described.fingerprint) <= 2
 
 
+def test_large_photos_are_shrunk_before_hashing_with_their_size_kept() -> None:
+    """A big JPEG is decoded at reduced scale; it hashes like its small PNG copy."""
+    large = synthetic_image(4, (2400, 1800))
+    small = large.resize((480, 360), Image.Resampling.LANCZOS)
+    described = describe_image(encode(large, "JPEG", quality=90))
+    assert (described.width, described.height) == (2400, 1800)
+    assert image_distance(described.fingerprint, fingerprint_image(encode(small))) <= 2
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored turned a quarter: "rotate 90° counter-clockwise" to display
+    sideways = encode(large.transpose(Image.Transpose.ROTATE_270), "JPEG", quality=90, exif=exif)
+    rotated = describe_image(sideways)
+    assert (rotated.width, rotated.height) == (2400, 1800)
+    assert image_distance(rotated.fingerprint, described.fingerprint) <= 2
+
+
+def test_shrinking_first_keeps_the_full_size_phash() -> None:
+    """Hashing the photo shrunk to ``HASH_SIDE`` moves its pHash by a bit or two at most;
+    a photo already that small is hashed as it is."""
+    for seed, image in ORIGINALS.items():
+        assert min(image.size) > images.HASH_SIDE
+        full_size = int(str(imagehash.phash(image.convert("L"))), 16)
+        assert hamming(FINGERPRINTS[seed].phash, full_size) <= 2
+    small = synthetic_image(7, (images.HASH_SIDE + 40, images.HASH_SIDE))
+    as_is = int(str(imagehash.phash(small.convert("L"))), 16)
+    assert fingerprint_image(encode(small)).phash == as_is
+
+
 def test_modes_are_normalised() -> None:
     image = ORIGINALS[2]
     for converted in (
@@ -324,16 +352,23 @@ def stored_and_queries(draw: st.DrawFn) -> tuple[list[int], list[int], list[int]
     return keys, hashes, queries, draw(st.integers(0, 12))
 
 
-@pytest.mark.parametrize("path", ["hash tables", "brute force"])
+@pytest.mark.parametrize("path", ["hash tables", "sorted tables", "both", "brute force"])
 @settings(max_examples=60, deadline=None)
 @given(case=stored_and_queries())
 def test_index_is_exact(path: str, case: tuple[list[int], list[int], list[int], int]) -> None:
     keys, hashes, queries, radius = case
+    half = len(hashes) // 2
     with pytest.MonkeyPatch.context() as patch:
-        # Small indexes scan by brute force; force each search path in turn.
-        patch.setattr(images, "_PROBE_COST", 0 if path == "hash tables" else 10**12)
+        # Small indexes scan by brute force and keep recent adds in faiss tables; force
+        # each search path in turn ("both": the first half compacted, the second recent).
+        patch.setattr(images, "_PROBE_COST", 10**12 if path == "brute force" else 0)
+        compact_first = path in ("sorted tables", "both")
+        patch.setattr(images, "_COMPACT_MIN", 1 if compact_first else 10**9)
         index = HammingIndex()
-        index.add(keys, hashes)
+        index.add(keys[:half], hashes[:half])
+        if path == "both":
+            patch.setattr(images, "_COMPACT_MIN", 10**9)
+        index.add(keys[half:], hashes[half:])
         found = index.query_many(queries, radius)
         assert found == [brute_force(keys, hashes, q, radius) for q in queries]
         assert index.query(queries[0], radius) == found[0]

@@ -199,3 +199,9 @@ def test_dates_prices_and_ages_are_never_phones(
     date = separator.join([f"{day:02d}", f"{month:02d}", str(year)])
     text = f"Beschikbaar {date}, {age} jaar, {price} euro per uur, €{price},-"
     assert found(text) == []
+
+
+def test_a_number_with_its_country_code_is_kept_before_an_age_unit() -> None:
+    # Found by hypothesis: "yr" after a number marks an age, but not after "+31 6 ...".
+    assert [m.e164 for m in extract_phones("bel +31 6 12345678 yr oud", "NL")] == ["+31612345678"]
+    assert extract_phones("ik ben 25 jaar", "NL") == []

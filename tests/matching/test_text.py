@@ -31,6 +31,7 @@ from matching.text import (
     split_sentences,
     text_signature,
     text_signatures,
+    text_similarities,
     text_similarity,
 )
 
@@ -468,3 +469,74 @@ def test_empty_signatures_are_ignored() -> None:
 def test_layouts_beyond_the_signature_are_refused() -> None:
     with pytest.raises(ValueError):
         TextLSHIndex(bands=43, rows=3)
+
+
+@given(seed=st.integers(0, 10_000), threshold=st.sampled_from([0.0, 0.3, 0.6, 1.0]))
+@settings(max_examples=40, deadline=None)
+def test_prefiltered_pairs_are_the_pairs_whose_signatures_agree_enough(
+    seed: int, threshold: float
+) -> None:
+    sigs = random_signatures(seed, 6, 5, 0.5)
+    keys = np.arange(len(sigs), dtype=np.int64)
+    every = TextLSHIndex().candidate_pairs(keys, sigs)
+    kept = TextLSHIndex().candidate_pairs(keys, sigs, min_similarity=threshold)
+    slots = text_module.PREFILTER_SLOTS
+    agree = (sigs[every[:, 0], :slots] == sigs[every[:, 1], :slots]).mean(axis=1)
+    expected = {tuple(p) for p in every[agree >= threshold - 1e-9].tolist()}
+    assert {tuple(p) for p in kept.tolist()} == expected
+
+
+def test_the_prefilter_keeps_rewritten_ads() -> None:
+    texts = [distinctive(t) for t in (LANA, LANA_REWRITTEN, MIRA, BELLA, BELLA_REWRITTEN)]
+    sigs = signatures_to_array(text_signatures(texts))
+    pairs = TextLSHIndex().candidate_pairs(np.arange(5), sigs, min_similarity=0.3)
+    assert {(0, 1), (3, 4)} <= {tuple(p) for p in pairs.tolist()}
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(st.sampled_from("ab cde"), max_size=30), st.text(max_size=30)),
+        max_size=20,
+    ),
+    st.sampled_from([0.0, 50.0, 85.0]),
+)
+@settings(max_examples=60, deadline=None)
+def test_batched_similarities_equal_single_ones(
+    pairs: list[tuple[str, str]], cutoff: float
+) -> None:
+    left, right = [a for a, _ in pairs], [b for _, b in pairs]
+    batched = text_similarities(left, right, score_cutoff=cutoff).tolist()
+    single = [text_similarity(a, b, score_cutoff=cutoff) for a, b in pairs]
+    assert batched == pytest.approx(single, abs=1e-3)
+
+
+def test_batched_similarities_need_aligned_lists() -> None:
+    with pytest.raises(ValueError, match="left texts"):
+        text_similarities(["a"], [])
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    max_bucket=st.sampled_from([1, 3, 200]),
+    copies=st.integers(0, 6),
+)
+@settings(max_examples=40, deadline=None)
+def test_query_many_equals_one_query_per_row(seed: int, max_bucket: int, copies: int) -> None:
+    sigs = random_signatures(seed, 5, 6, 0.4)
+    sigs[1 : 1 + copies] = sigs[0]
+    rng = np.random.default_rng(seed)
+    sigs[rng.random(len(sigs)) < 0.1] = EMPTY_SLOT
+    stored, asked = sigs[:20], sigs[20:]
+    keys = np.arange(100, 120, dtype=np.int64)
+    index = TextLSHIndex(max_bucket=max_bucket)
+    index.add_many(keys, stored)
+    expected = set()
+    for row, sig in enumerate(asked):
+        if not (sig == EMPTY_SLOT).all():
+            expected |= {(row, key) for key in index.query(sig.astype("<u4").tobytes())}
+    skipped_by_queries = index.skipped_buckets
+    index.skipped_buckets = 0
+    pairs = index.query_many(asked)
+    assert {tuple(p) for p in pairs.tolist()} == expected
+    assert len({tuple(p) for p in pairs.tolist()}) == len(pairs)
+    assert index.skipped_buckets == skipped_by_queries

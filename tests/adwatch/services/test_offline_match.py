@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from adwatch.services import offline_match
 from adwatch.services.offline_match import MatchInputError, match_jsonl
 
 FOOTER = "Vragen over deze site? Helpdesk +44 20 7946 0999."
@@ -131,3 +132,59 @@ def test_an_empty_export_gives_an_empty_output(tmp_path: Path) -> None:
     outcome = match_jsonl(source, tmp_path / "out.jsonl")
     assert outcome.ads_linked == 0 and outcome.problems == []
     assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == ""
+
+
+def test_a_file_shared_by_several_ads_is_hashed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "export"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "p1.jpg").write_bytes(picture(1))
+    (folder / "images" / "p2.jpg").write_bytes(picture(2))
+    (folder / "images" / "bad.jpg").write_bytes(b"not a photo")
+    source = folder / "ads.jsonl"
+    rows = [
+        line("a1", "Bel +44 20 7946 0101.", ["images/p1.jpg"]),
+        line("a2", "Bel +44 20 7946 0102.", ["images/p1.jpg", "images/p2.jpg"]),
+        line("a3", "Bel +44 20 7946 0103.", ["images/./p2.jpg"]),
+        line("b1", "Bel +44 20 7946 0104.", ["images/p1.jpg", "images/bad.jpg"]),
+        line("b2", "Bel +44 20 7946 0105.", ["images/bad.jpg"]),
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    hashed: list[str] = []
+    real = offline_match._fingerprint_file
+
+    def counting(path: Path) -> object:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(offline_match, "_fingerprint_file", counting)
+    progress: list[tuple[str, int, int]] = []
+    outcome = match_jsonl(
+        source, tmp_path / "out.jsonl", workers=1, on_progress=lambda *a: progress.append(a)
+    )
+
+    assert sorted(hashed) == ["bad.jpg", "p1.jpg", "p2.jpg"]
+    assert ("hashing images", 3, 3) in progress
+    # Every ad that shows a refused file is skipped, with the file named.
+    assert {p.ad_id for p in outcome.problems} == {"b1", "b2"}
+    assert all("bad.jpg" in p.message for p in outcome.problems)
+    assert outcome.ads_linked == 3 and outcome.images_hashed == 4
+    rows_out = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len({row["profile_id"] for row in rows_out}) == 1  # a1-a2 by p1, a2-a3 by p2
+
+
+def test_worker_processes_give_the_same_profiles_as_one_process(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for n in range(80):
+        name = f"images/p{n}.jpg"
+        (folder / name).write_bytes(picture(n % 40, mirrored=n >= 40))
+        rows.append(line(f"a{n}", f"Advertentie {n}, geen nummer.", [name]))
+    source = folder / "ads.jsonl"
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    one = match_jsonl(source, tmp_path / "one.jsonl", workers=1)
+    two = match_jsonl(source, tmp_path / "two.jsonl", workers=2)
+    assert one.images_hashed == two.images_hashed == 80
+    assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()

@@ -1,0 +1,120 @@
+"""Photo groups: uses of one photo share an id, unrelated photos never do, order decides.
+
+Hashes are random 64-bit values with bits flipped by hand; no image is decoded here.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching.photos import HASHES_PER_USE, PhotoGroups, fingerprint_rows
+from matching.records import ImageFingerprint
+
+BASE = 0x8F3A_5C21_9D04_E7B6
+OTHER = 0x1234_5678_9ABC_DEF0
+MIRROR = 0x6B0D_2A9C_F1E3_4758
+
+
+def flip(value: int, *bits: int) -> int:
+    for bit in bits:
+        value ^= 1 << bit
+    return value
+
+
+def rows(*images: ImageFingerprint) -> np.ndarray:
+    return fingerprint_rows(list(images))
+
+
+def test_rows_pad_missing_variants_with_the_phash() -> None:
+    table = rows(ImageFingerprint(BASE), ImageFingerprint(OTHER, (MIRROR,)))
+    assert table.shape == (2, HASHES_PER_USE)
+    assert table[0].tolist() == [BASE] * HASHES_PER_USE
+    assert table[1].tolist() == [OTHER, MIRROR] + [OTHER] * (HASHES_PER_USE - 2)
+
+
+def test_reposts_within_the_radius_share_the_photo_of_the_first_use() -> None:
+    groups = PhotoGroups(8)
+    photos = groups.add(
+        rows(
+            ImageFingerprint(BASE),
+            ImageFingerprint(OTHER),
+            ImageFingerprint(flip(BASE, 1, 2, 3, 4, 5, 6, 7, 8)),  # 8 bits: still the photo
+            ImageFingerprint(flip(BASE, *range(9))),  # 9 bits: another photo
+        )
+    )
+    assert photos.tolist() == [0, 1, 0, 2]
+    assert groups.photo_count == 3
+    assert groups.leader_of(0) == 0 and groups.leader_of(2) == 3
+    assert groups.distance(0, 2) == 8
+
+
+def test_a_mirrored_repost_joins_through_the_first_uses_variant() -> None:
+    groups = PhotoGroups(8)
+    first = groups.add(rows(ImageFingerprint(BASE, (MIRROR,))))
+    later = groups.add(rows(ImageFingerprint(flip(MIRROR, 3), (BASE,))))
+    assert later.tolist() == first.tolist()
+    assert groups.distance(0, 1) == 0  # the repost's variant is the first's pHash
+
+
+def test_the_closest_earlier_photo_wins_and_ties_go_to_the_older() -> None:
+    groups = PhotoGroups(8)
+    # Two photos 10 bits apart; a use 5 bits from each, then one 4 from the second.
+    second = flip(BASE, *range(10))
+    groups.add(rows(ImageFingerprint(BASE), ImageFingerprint(second)))
+    tie = flip(BASE, 0, 1, 2, 3, 4)
+    nearer_second = flip(BASE, 0, 1, 2, 3, 4, 5)
+    assert groups.add(rows(ImageFingerprint(tie), ImageFingerprint(nearer_second))).tolist() == [
+        0,
+        1,
+    ]
+
+
+def test_a_bad_block_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="block_size"):
+        PhotoGroups(8, block_size=0)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    cut=st.integers(0, 40),
+    block=st.integers(1, 9),
+)
+@settings(max_examples=60, deadline=None)
+def test_one_batch_several_batches_and_any_block_size_give_the_same_groups(
+    seed: int, cut: int, block: int
+) -> None:
+    rng = random.Random(seed)
+    bases = [rng.getrandbits(64) for _ in range(5)]
+    uses = [
+        ImageFingerprint(flip(rng.choice(bases), *rng.sample(range(64), rng.randrange(5))))
+        for _ in range(40)
+    ]
+    whole = PhotoGroups(8).add(rows(*uses)).tolist()
+    stepwise = PhotoGroups(8, block_size=block)
+    parts = stepwise.add(rows(*uses[:cut])).tolist() + stepwise.add(rows(*uses[cut:])).tolist()
+    assert parts == whole
+    # Uses of one base photo share a photo (4 + 4 flips stay within 8 bits).
+    for base in bases:
+        ids = {whole[i] for i, use in enumerate(uses) if bin(use.phash ^ base).count("1") <= 4}
+        assert len(ids) <= 1
+
+
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_a_copy_with_a_border_added_joins_the_photo_through_its_own_crop(same_batch: bool) -> None:
+    # The bordered copy's pHash is far from the original's, but its centre crop is the
+    # original: only the copy's variants can see the link.
+    bordered = flip(BASE, *range(0, 40, 3))
+    original = ImageFingerprint(BASE, (MIRROR, flip(OTHER, 1), flip(OTHER, 2)))
+    copy = ImageFingerprint(bordered, (flip(MIRROR, 9), flip(BASE, 5), flip(OTHER, 3)))
+    groups = PhotoGroups(8)
+    if same_batch:
+        photos = groups.add(rows(original, copy)).tolist()
+    else:
+        photos = groups.add(rows(original)).tolist() + groups.add(rows(copy)).tolist()
+    assert photos == [0, 0]
+    assert groups.distance(0, 1) == 1
