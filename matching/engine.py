@@ -3,9 +3,9 @@
 The design follows record linkage practice (Splink's blocking → comparisons → clustering)
 with rules an analyst can read back:
 
-* **Strong evidence** joins ads outright: a shared phone number, or a photo whose
-  perceptual hash lies within ``image_radius`` of another ad's photo (or of its mirror
-  image or centre crops).
+* **Strong evidence** joins ads outright: a shared phone number, or the same photo
+  (``matching.photos``: a use within ``image_radius`` bits of the photo's first use, its
+  mirror image or crops, either way round).
 * **Hubs are not identity.** A phone seen beside many different phones (a site's
   help-desk number) or a photo seen with many unrelated phone groups (a stock photo) is
   a *hub*: it is recorded and shown, but never links anything. This is the
@@ -15,9 +15,11 @@ with rules an analyst can read back:
   joined by text when at least ``text_support`` independent ad pairs agree, so one
   coincidental edge cannot chain two large profiles together.
 
-The engine is incremental: ``add`` finds what new ads touch, re-clusters only those
-profiles, and keeps a profile's id when it grows (the largest previous part keeps it on a
-merge or a split). Merges and splits come back as events with their reason.
+The engine is incremental: ``add`` finds what new ads touch (shared phones and photos,
+and text that verifies), re-clusters only those profiles, and keeps a profile's id when it
+grows (the largest previous part keeps it on a merge or a split). Merges and splits come
+back as events with their reason. Strong evidence is clustered as a graph with scipy's
+connected components; a million ads link in a few minutes (``benchmarks/bench_scale.py``).
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ class MatchingEngine:
         self._members: dict[int, set[int]] = {}
         self._next_profile_id = first_profile_id
         self._ads_of_phone: dict[str, list[int]] = defaultdict(list)
-        self._phone_neighbours: dict[str, set[str]] = defaultdict(set)
+        self._phone_neighbours: dict[str, set[str]] = {}
         self._hub_phones: set[str] = set()
         self._phone_group: _UnionFind[str] = _UnionFind()
         self._photos = PhotoGroups(self.config.image_radius)
@@ -218,7 +220,8 @@ class MatchingEngine:
         for ad in ads:
             if ad.ad_id not in profile_of:
                 raise ValueError(f"ad {ad.ad_id} has no stored profile")
-        self._register(ads)
+        _, shown = self._register(ads)
+        self._mark_hub_photos(shown)
         for offset, ad in enumerate(ads):
             index = start + offset
             profile_id = profile_of[ad.ad_id]
@@ -243,7 +246,7 @@ class MatchingEngine:
         """
         start = len(self._ad_ids)
         new_hub_phones: set[str] = set()
-        new_hub_photos: set[int] = set()
+        shown: set[int] = set()
         refused: ValueError | None = None
         for part in parts:
             seen: set[str] = set()
@@ -255,10 +258,11 @@ class MatchingEngine:
             if refused:
                 break
             if part:
-                hub_phones, hub_photos = self._register(part)
+                hub_phones, photos = self._register(part)
                 new_hub_phones |= hub_phones
-                new_hub_photos |= hub_photos
-        result = self._link_new(start, new_hub_phones, new_hub_photos)
+                shown |= photos
+            del part  # hold no input while the next part is read, nor while linking
+        result = self._link_new(start, new_hub_phones, self._mark_hub_photos(shown))
         if refused:
             raise refused
         return result
@@ -281,7 +285,7 @@ class MatchingEngine:
         for profile_id in affected_profiles:
             scope.update(self._members[profile_id])
         hub_reasons = [
-            f"phone {p} now appears beside {len(self._phone_neighbours[p])} other numbers "
+            f"phone {p} now appears beside {len(self._phone_neighbours.get(p, ()))} other numbers "
             "and no longer counts as identity"
             for p in sorted(new_hub_phones)
         ] + [
@@ -295,7 +299,8 @@ class MatchingEngine:
     # --- registration and hubs ---------------------------------------------------
 
     def _register(self, ads: Sequence[AdFeatures]) -> tuple[set[str], set[int]]:
-        """Add ads to the columns and indexes; return phones and photos that became hubs."""
+        """Add ads to the columns and indexes; return phones that became hubs and the
+        photos the ads show (hub photos are judged once all parts are in)."""
         start = len(self._ad_ids)
         hub_degree = self.config.phone_hub_degree
         before = set(self._hub_phones)
@@ -311,7 +316,9 @@ class MatchingEngine:
             self._profile_of.append(-1)
             for phone in ad.phones:
                 self._ads_of_phone[phone].append(index)
-                neighbours = self._phone_neighbours[phone]
+                if len(ad.phones) < 2:
+                    continue  # most phones stand alone: no set for them
+                neighbours = self._phone_neighbours.setdefault(phone, set())
                 for other in ad.phones:
                     if other != phone and len(neighbours) <= hub_degree:
                         neighbours.add(other)
@@ -347,15 +354,19 @@ class MatchingEngine:
                 if not uses or uses[-1] != index:
                     uses.append(index)
                 touched_photos.add(photo)
+        return new_hubs, touched_photos
+
+    def _mark_hub_photos(self, photos: Iterable[int]) -> set[int]:
+        """Photos among these now seen with enough phone groups to be hubs (they stay so)."""
         new_hub_photos: set[int] = set()
-        for photo in touched_photos:
+        for photo in photos:
             if photo in self._hub_photos:
                 continue
             groups = self._photo_groups(photo)
             if groups >= self.config.image_hub_groups:
                 self._hub_photos[photo] = groups
                 new_hub_photos.add(photo)
-        return new_hubs, new_hub_photos
+        return new_hub_photos
 
     def _group_phones(self, phones: Iterable[str]) -> None:
         own = [p for p in phones if p not in self._hub_phones]
@@ -441,7 +452,10 @@ class MatchingEngine:
     def _recluster(self, scope: list[int], new: set[int], hub_reasons: list[str]) -> BatchResult:
         count = len(scope)
         scope_array = np.asarray(scope, dtype=np.int64)
-        position_of = {index: position for position, index in enumerate(scope)}
+        # Position of each ad in the scope, -1 outside it (an array: a dict of a million
+        # ads would cost ~100 MB).
+        position_of = np.full(len(self._ad_ids), -1, dtype=np.int64)
+        position_of[scope_array] = np.arange(count)
 
         # Strong evidence as a graph: ads, then phones, then photos, as nodes.
         holders_of_phone: dict[str, list[int]] = {}
@@ -484,7 +498,6 @@ class MatchingEngine:
         cuts = np.flatnonzero(np.diff(labels[order])) + 1
         clusters = [part.tolist() for part in np.split(scope_array[order], cuts)] if count else []
 
-        photo_of_use = dict(zip(use_rows.tolist(), use_photos.tolist(), strict=True))
         text_by_position: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for a, b, score in text_edges:
             if labels[a] == labels[b]:
@@ -497,7 +510,6 @@ class MatchingEngine:
                 position_of,
                 labels,
                 holders_of_phone,
-                photo_of_use,
                 text_by_position,
                 scope,
             )
@@ -521,10 +533,12 @@ class MatchingEngine:
     ) -> list[tuple[int, int, float]]:
         """Verified text pairs (positions in scope) between ads not yet joined."""
         config = self.config
-        signatures = self._signature_rows(scope_array)
+        signed = np.flatnonzero(self._signed.view()[scope_array])
         blocking = TextLSHIndex(self._text.bands, self._text.rows, self._text.max_bucket)
         pairs = blocking.candidate_pairs(
-            np.arange(len(scope)), signatures, min_similarity=config.text_prefilter
+            signed,
+            self._signatures.view()[scope_array[signed]],
+            min_similarity=config.text_prefilter,
         )
         pairs = pairs[labels[pairs[:, 0]] != labels[pairs[:, 1]]]
         texts = self._texts
@@ -574,21 +588,23 @@ class MatchingEngine:
     def _evidence(
         self,
         index: int,
-        position_of: Mapping[int, int],
+        position_of: I64Array,
         labels: npt.NDArray[np.int64],
         holders_of_phone: Mapping[str, list[int]],
-        photo_of_use: Mapping[int, int],
         text_by_position: Mapping[int, list[tuple[int, float]]],
         scope: list[int],
     ) -> list[Evidence]:
         """Why an ad sits in its cluster, from the edges inside the cluster."""
         found: list[Evidence] = []
-        position = position_of[index]
+        position = int(position_of[index])
         for phone in dict.fromkeys(self._phones[index]):
             if phone in self._hub_phones:
                 found.append(
                     Evidence(
-                        "hub_phone", None, phone=phone, count=len(self._phone_neighbours[phone])
+                        "hub_phone",
+                        None,
+                        phone=phone,
+                        count=len(self._phone_neighbours.get(phone, ())),
                     )
                 )
                 continue
@@ -603,8 +619,8 @@ class MatchingEngine:
         first_use, end_use = self._image_start.view()[index : index + 2].tolist()
         images: list[Evidence] = []
         hubs: list[Evidence] = []
-        for image, use in enumerate(range(first_use, end_use)):
-            photo = photo_of_use[use]
+        shown = self._photos.photo_of(np.arange(first_use, end_use)).tolist()
+        for image, (use, photo) in enumerate(zip(range(first_use, end_use), shown, strict=True)):
             if photo in self._hub_photos:
                 hubs.append(Evidence("hub_image", None, image=image, count=self._hub_photos[photo]))
                 continue
@@ -633,18 +649,18 @@ class MatchingEngine:
         photo: int,
         use: int,
         index: int,
-        position_of: Mapping[int, int],
+        position_of: I64Array,
         label: np.int64,
     ) -> tuple[int, int] | None:
         """Another ad in the same cluster showing the photo (its first poster if it can)."""
         del label  # every ad in scope showing a linking photo is in one cluster
         leader = self._photos.leader_of(photo)
         leader_ad = self._ad_of_use(leader)
-        if leader_ad != index and leader_ad in position_of:
+        if leader_ad != index and position_of[leader_ad] >= 0:
             return leader_ad, leader
         starts = self._image_start.view()
         for other in self._ads_of_photo[photo]:
-            if other == index or other not in position_of:
+            if other == index or position_of[other] < 0:
                 continue
             first, end = starts[other : other + 2].tolist()
             shown = self._photos.photo_of(np.arange(first, end)).tolist()
@@ -661,12 +677,7 @@ class MatchingEngine:
         hub_reasons: list[str],
     ) -> BatchResult:
         result = BatchResult()
-        cache: dict[int, list[Evidence]] = {}
-
-        def evidence(index: int) -> list[Evidence]:
-            if index not in cache:
-                cache[index] = evidence_of(index)
-            return cache[index]
+        evidence = evidence_of  # computed once per moved ad; merges recompute a few
 
         # Each previous profile's heir is the cluster holding most of its ads.
         parts: dict[int, Counter[int]] = defaultdict(Counter)

@@ -36,6 +36,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from hashlib import blake2b
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -417,11 +418,25 @@ def _fmix64(x: U64) -> U64:
     return x
 
 
-def _band_hashes(sigs: U32, bands: int, rows: int) -> U32:
-    """(n, bands) 32-bit hash of each band's rows; never 0xFFFFFFFF, so h + 1 cannot wrap."""
-    out = np.empty((len(sigs), bands), dtype=np.uint32)
-    for start in range(0, len(sigs), 1 << 16):
-        block = sigs[start : start + (1 << 16), : bands * rows].reshape(-1, bands, rows)
+def _band_hashes(
+    sigs: npt.NDArray[np.unsignedinteger[Any]],
+    bands: int,
+    rows: int,
+    select: I64 | None = None,
+) -> U32:
+    """(n, bands) 32-bit hash of each band's rows; never 0xFFFFFFFF, so h + 1 cannot wrap.
+
+    With ``select``, only those rows of ``sigs``, in that order (gathered block by block).
+    """
+    count = len(sigs) if select is None else len(select)
+    out = np.empty((count, bands), dtype=np.uint32)
+    for start in range(0, count, 1 << 16):
+        part = (
+            sigs[start : start + (1 << 16)]
+            if select is None
+            else sigs[select[start : start + (1 << 16)]]
+        )
+        block = part[:, : bands * rows].reshape(-1, bands, rows)
         acc = np.zeros(block.shape[:2], dtype=np.uint64)
         for row in range(rows):
             acc ^= block[:, :, row].astype(np.uint64)
@@ -430,10 +445,21 @@ def _band_hashes(sigs: U32, bands: int, rows: int) -> U32:
     return out
 
 
-def _digests(sigs: U32) -> U64:
-    """(n,) 64-bit digest of each whole signature, telling exact copies apart."""
-    words = np.ascontiguousarray(sigs).view(np.uint64)
-    return _fmix64((words * _DIGEST_MUL).sum(axis=1, dtype=np.uint64))
+def _digests(sigs: npt.NDArray[np.unsignedinteger[Any]], select: I64 | None = None) -> U64:
+    """(n,) 64-bit digest of each whole signature (of ``select``'s rows), telling exact
+    copies apart."""
+    count = len(sigs) if select is None else len(select)
+    out = np.empty(count, dtype=np.uint64)
+    for start in range(0, count, 1 << 16):
+        part = (
+            sigs[start : start + (1 << 16)]
+            if select is None
+            else sigs[select[start : start + (1 << 16)]]
+        )
+        words = np.ascontiguousarray(part).view(np.uint64)
+        mixed = words * _DIGEST_MUL[: words.shape[1]]
+        out[start : start + len(part)] = _fmix64(mixed.sum(axis=1, dtype=np.uint64))
+    return out
 
 
 def _is_empty_row(sigs: U32) -> npt.NDArray[np.bool_]:
@@ -614,7 +640,8 @@ class TextLSHIndex:
         """Self-join of a batch: unique (m, 2) key pairs, first < second, sharing a bucket.
 
         ``signatures`` is an (n, NUM_PERM) uint32 array aligned with ``keys``; rows of
-        ``EMPTY_SLOT`` are ignored. Over-full buckets are skipped as in ``query``, so the
+        ``EMPTY_SLOT`` are ignored. A uint16 array (each slot's low 16 bits, no empty rows)
+        is taken as it is, at half the memory. Over-full buckets are skipped as in ``query``, so the
         pairs are those per-item queries would give. Items added with ``add`` take no part.
         Runs band by band with numpy sorts over the distinct signatures, no Python loop per
         item; exact copies are expanded into pairs at the end. With ``min_similarity``,
@@ -623,20 +650,23 @@ class TextLSHIndex:
         band by band, before they cost memory.
         """
         keys_arr = np.asarray(keys, dtype=np.int64)
-        sigs = self._check(keys_arr, signatures)
-        rows = np.flatnonzero(~_is_empty_row(sigs))
+        sigs = self._check(keys_arr, signatures, narrow=True)
+        if sigs.dtype == np.uint16:
+            rows = np.arange(len(sigs), dtype=np.int64)
+        else:
+            rows = np.flatnonzero(~_is_empty_row(sigs))
         if len(rows) < 2:
             return np.empty((0, 2), dtype=np.int64)
         # Group exact copies: members[starts[g] : starts[g] + sizes[g]] are group g's rows.
-        digests = _digests(sigs[rows])
+        # Rows are gathered block by block: a million signatures are not copied at once.
+        digests = _digests(sigs, rows)
         by_digest = np.argsort(digests, kind="stable")
         members = rows[by_digest]
         first_copy = _run_starts(digests[by_digest])
         copies = np.diff(np.append(first_copy, len(rows)))
         groups = len(first_copy)
-        group_sigs = sigs[members[first_copy]]
-        hashes = _band_hashes(group_sigs, self.bands, self.rows)
-        group_sigs = np.ascontiguousarray(group_sigs[:, :PREFILTER_SLOTS])
+        hashes = _band_hashes(sigs, self.bands, self.rows, members[first_copy])
+        group_sigs = sigs[members[first_copy], :PREFILTER_SLOTS] if min_similarity > 0 else sigs
         codes = _PairCodes(groups)
         reached = np.zeros(groups, dtype=bool)  # in at least one bucket that is kept
         for band in range(self.bands):
@@ -672,8 +702,11 @@ class TextLSHIndex:
             pairs = pairs[fresh]
         return pairs
 
-    def _check(self, keys: I64, signatures: U32) -> U32:
-        sigs = np.asarray(signatures, dtype=np.uint32)
+    def _check(
+        self, keys: I64, signatures: npt.ArrayLike, *, narrow: bool = False
+    ) -> npt.NDArray[np.unsignedinteger[Any]]:
+        given = np.asarray(signatures)
+        sigs = given if narrow and given.dtype == np.uint16 else given.astype(np.uint32, copy=False)
         if sigs.ndim != 2 or sigs.shape[1] != NUM_PERM or len(sigs) != len(keys):
             raise ValueError(f"signatures must be (len(keys), {NUM_PERM}) uint32")
         return sigs

@@ -540,3 +540,13 @@ def test_query_many_equals_one_query_per_row(seed: int, max_bucket: int, copies:
     assert {tuple(p) for p in pairs.tolist()} == expected
     assert len({tuple(p) for p in pairs.tolist()}) == len(pairs)
     assert index.skipped_buckets == skipped_by_queries
+
+
+def test_narrow_signatures_pair_like_their_low_16_bits() -> None:
+    sigs = random_signatures(11, 6, 5, 0.4)
+    keys = np.arange(len(sigs), dtype=np.int64) * 3
+    low = sigs & 0xFFFF
+    wide = TextLSHIndex().candidate_pairs(keys, low.astype(np.uint32), min_similarity=0.3)
+    narrow = TextLSHIndex().candidate_pairs(keys, low.astype(np.uint16), min_similarity=0.3)
+    assert narrow.tolist() == wide.tolist()
+    assert len(narrow) > 0
