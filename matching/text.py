@@ -472,6 +472,7 @@ def _is_empty_row(sigs: U32) -> npt.NDArray[np.bool_]:
 # standard error is under 0.07); pairs are compared in blocks of this many.
 PREFILTER_SLOTS = 64
 _PREFILTER_BLOCK = 1 << 17
+_PAIRS_PER_SLICE = 1 << 22
 # Added items wait, unhashed, until this many are pending; then they are merged.
 _MERGE_ITEMS = 1 << 16
 # A query scans up to this many pending items directly; with more, it merges them first.
@@ -678,11 +679,22 @@ class TextLSHIndex:
             self.skipped_buckets += int(np.count_nonzero(over))
             reached[order[np.repeat(~over, distinct)]] = True
             pair_keep = ~over & (distinct >= 2)
-            first, second = _pairs_within(starts[pair_keep], distinct[pair_keep])
-            first, second = order[first], order[second]
-            if min_similarity > 0:
-                first, second = _similar_pairs(group_sigs, first, second, min_similarity)
-            codes.add(first, second)
+            kept_starts, kept_sizes = starts[pair_keep], distinct[pair_keep]
+            # Buckets in slices of about _PAIRS_PER_SLICE pairs: a band of a million
+            # signatures can hold tens of millions before the prefilter.
+            pair_counts = np.cumsum(kept_sizes * (kept_sizes - 1) // 2)
+            cuts = np.searchsorted(
+                pair_counts,
+                np.arange(
+                    _PAIRS_PER_SLICE, pair_counts[-1] if len(pair_counts) else 0, _PAIRS_PER_SLICE
+                ),
+            )
+            for part in np.split(np.arange(len(kept_starts)), cuts):
+                first, second = _pairs_within(kept_starts[part], kept_sizes[part])
+                first, second = order[first], order[second]
+                if min_similarity > 0:
+                    first, second = _similar_pairs(group_sigs, first, second, min_similarity)
+                codes.add(first, second)
         # Pairs of groups become every pair of their members; copies pair among themselves.
         group_pairs = codes.result()
         left_group, right_group = group_pairs // groups, group_pairs % groups

@@ -550,3 +550,14 @@ def test_narrow_signatures_pair_like_their_low_16_bits() -> None:
     narrow = TextLSHIndex().candidate_pairs(keys, low.astype(np.uint16), min_similarity=0.3)
     assert narrow.tolist() == wide.tolist()
     assert len(narrow) > 0
+
+
+def test_buckets_sliced_into_small_pair_batches_give_the_same_pairs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sigs = random_signatures(5, 8, 6, 0.3)
+    keys = np.arange(len(sigs), dtype=np.int64)
+    whole = TextLSHIndex().candidate_pairs(keys, sigs, min_similarity=0.2)
+    monkeypatch.setattr(text_module, "_PAIRS_PER_SLICE", 3)
+    sliced = TextLSHIndex().candidate_pairs(keys, sigs, min_similarity=0.2)
+    assert sliced.tolist() == whole.tolist() and len(whole) > 10
