@@ -404,13 +404,15 @@ class HammingIndex:
     def _reserve(self, size: int) -> None:
         if size <= len(self._hashes):
             return
-        # Geometric growth keeps many small incremental adds linear overall.
-        capacity = max(size, 2 * len(self._hashes), 1024)
+        # Geometric growth (by a quarter) keeps many small adds linear overall.
+        capacity = max(size, len(self._hashes) * 5 // 4, 1024)
         hashes = np.zeros(capacity, dtype=np.uint64)
         keys = np.zeros(capacity, dtype=np.int64)
         hashes[: self._size] = self._hashes[: self._size]
         keys[: self._size] = self._keys[: self._size]
         self._hashes, self._keys = hashes, keys
+        if self._main is not None:  # let the old array go: the tables read the new one
+            self._main.rebind(self._hashes[: self._main_size])
 
 
 class _SortedTables:
@@ -428,6 +430,10 @@ class _SortedTables:
             offsets = np.zeros((1 << bits) + 1, dtype=np.int32)
             np.cumsum(np.bincount(chunk, minlength=1 << bits), out=offsets[1:])
             self._offsets.append(offsets)
+
+    def rebind(self, hashes: U64Array) -> None:
+        """Read the same hashes from another array (the index grew its storage)."""
+        self._hashes = hashes
 
     def search(
         self, queries: U64Array, radius: int, flips: int
