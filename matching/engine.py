@@ -44,6 +44,8 @@ from matching.text import (
     NUM_PERM,
     TEXT_MATCH_THRESHOLD,
     TextLSHIndex,
+    empty_signature_rows,
+    signatures_agree,
     signatures_to_array,
     text_similarities,
 )
@@ -329,7 +331,7 @@ class MatchingEngine:
             ends.append(first_use + len(images))
         self._image_start.extend(np.asarray(ends, dtype=np.int64))
         signatures = signatures_to_array([ad.text_signature for ad in ads])
-        signed = signatures[:, 0] != EMPTY_SLOT
+        signed = ~empty_signature_rows(signatures)
         self._signatures.extend((signatures & 0xFFFF).astype(np.uint16))
         self._signed.extend(signed)
         self._text.add_many(
@@ -420,32 +422,17 @@ class MatchingEngine:
         # Text reaches only old ads whose text verifies: an LSH bucket alone is too wide
         # (a 1,000-ad batch would otherwise reach most of a 100k store).
         signatures = self._signatures.view()
-        need = int(np.ceil(self.config.text_prefilter * NUM_PERM))
 
         def old_and_alike(rows: I64Array, keys: I64Array) -> BoolArray:
-            keep = keys < start
-            for block in range(0, len(rows), _VERIFY_BLOCK):
-                part = slice(block, block + _VERIFY_BLOCK)
-                equal = signatures[rows[part] + new.start] == signatures[keys[part]]
-                keep[part] &= np.count_nonzero(equal, axis=1) >= need
-            return keep
+            alike = signatures_agree(signatures, rows + new.start, keys, self.config.text_prefilter)
+            return (keys < start) & alike
 
         pairs = self._text.query_many(
             self._signature_rows(np.arange(new.start, new.stop)), pair_filter=old_and_alike
         )
         pairs[:, 0] += new.start
-        for block in range(0, len(pairs), _VERIFY_BLOCK):
-            part = pairs[block : block + _VERIFY_BLOCK].tolist()
-            scores = text_similarities(
-                [self._texts[a] for a, _ in part],
-                [self._texts[b] for _, b in part],
-                score_cutoff=self.config.text_threshold,
-            )
-            reach.update(
-                other
-                for (_, other), score in zip(part, scores.tolist(), strict=True)
-                if score >= self.config.text_threshold
-            )
+        verified = self._text_scores(pairs) >= self.config.text_threshold
+        reach.update(pairs[verified, 1].tolist())
         return reach
 
     # --- clustering --------------------------------------------------------------
@@ -507,14 +494,7 @@ class MatchingEngine:
                 text_by_position[b].append((a, score))
 
         def evidence_of(index: int) -> list[Evidence]:
-            return self._evidence(
-                index,
-                position_of,
-                labels,
-                holders_of_phone,
-                text_by_position,
-                scope,
-            )
+            return self._evidence(index, position_of, holders_of_phone, text_by_position, scope)
 
         return self._assign_ids(clusters, new, evidence_of, hub_reasons)
 
@@ -543,21 +523,28 @@ class MatchingEngine:
             min_similarity=config.text_prefilter,
         )
         pairs = pairs[labels[pairs[:, 0]] != labels[pairs[:, 1]]]
+        scores = self._text_scores(scope_array[pairs])
+        verified = scores >= config.text_threshold
+        return [
+            (a, b, score)
+            for (a, b), score in zip(
+                pairs[verified].tolist(), scores[verified].tolist(), strict=True
+            )
+        ]
+
+    def _text_scores(self, pairs: I64Array) -> npt.NDArray[np.float32]:
+        """``text_similarity`` of the distinctive texts of each ad pair (0 below the
+        threshold), scored a block at a time."""
+        scores = np.zeros(len(pairs), dtype=np.float32)
         texts = self._texts
-        edges: list[tuple[int, int, float]] = []
         for start in range(0, len(pairs), _VERIFY_BLOCK):
             block = pairs[start : start + _VERIFY_BLOCK].tolist()
-            scores = text_similarities(
-                [texts[scope[a]] for a, _ in block],
-                [texts[scope[b]] for _, b in block],
-                score_cutoff=config.text_threshold,
-            ).tolist()
-            edges.extend(
-                (a, b, score)
-                for (a, b), score in zip(block, scores, strict=True)
-                if score >= config.text_threshold
+            scores[start : start + len(block)] = text_similarities(
+                [texts[a] for a, _ in block],
+                [texts[b] for _, b in block],
+                score_cutoff=self.config.text_threshold,
             )
-        return edges
+        return scores
 
     def _join_by_text(
         self, labels: npt.NDArray[np.int64], edges: list[tuple[int, int, float]]
@@ -591,7 +578,6 @@ class MatchingEngine:
         self,
         index: int,
         position_of: I64Array,
-        labels: npt.NDArray[np.int64],
         holders_of_phone: Mapping[str, list[int]],
         text_by_position: Mapping[int, list[tuple[int, float]]],
         scope: list[int],
@@ -626,7 +612,7 @@ class MatchingEngine:
             if photo in self._hub_photos:
                 hubs.append(Evidence("hub_image", None, image=image, count=self._hub_photos[photo]))
                 continue
-            match = self._other_use(photo, use, index, position_of, labels[position])
+            match = self._other_use(photo, index, position_of)
             if match is not None:
                 other, other_use = match
                 images.append(
@@ -649,13 +635,12 @@ class MatchingEngine:
     def _other_use(
         self,
         photo: int,
-        use: int,
         index: int,
         position_of: I64Array,
-        label: np.int64,
     ) -> tuple[int, int] | None:
-        """Another ad in the same cluster showing the photo (its first poster if it can)."""
-        del label  # every ad in scope showing a linking photo is in one cluster
+        """Another ad in the scope showing the photo (its first poster if it can), and its
+        use of it. Ads in the scope that show a photo which links are all in one cluster.
+        """
         leader = self._photos.leader_of(photo)
         leader_ad = self._ad_of_use(leader)
         if leader_ad != index and position_of[leader_ad] >= 0:
@@ -675,11 +660,11 @@ class MatchingEngine:
         self,
         clusters: list[list[int]],
         new: set[int],
-        evidence_of: Callable[[int], list[Evidence]],
+        evidence: Callable[[int], list[Evidence]],
         hub_reasons: list[str],
     ) -> BatchResult:
+        # ``evidence`` runs once per moved ad; a merge's reason recomputes a few.
         result = BatchResult()
-        evidence = evidence_of  # computed once per moved ad; merges recompute a few
 
         # Each previous profile's heir is the cluster holding most of its ads.
         parts: dict[int, Counter[int]] = defaultdict(Counter)

@@ -54,9 +54,11 @@ __all__ = [
     "BoilerplateModel",
     "TextLSHIndex",
     "distinctive_text",
+    "empty_signature_rows",
     "normalise_text",
     "sentence_key",
     "signature_similarity",
+    "signatures_agree",
     "signatures_to_array",
     "split_sentences",
     "text_signature",
@@ -462,7 +464,8 @@ def _digests(sigs: npt.NDArray[np.unsignedinteger[Any]], select: I64 | None = No
     return out
 
 
-def _is_empty_row(sigs: U32) -> npt.NDArray[np.bool_]:
+def empty_signature_rows(sigs: U32) -> npt.NDArray[np.bool_]:
+    """Rows of ``signatures_to_array`` that stand for an empty signature."""
     # A real signature has all four first slots at the maximum with probability 2^-128.
     empty: npt.NDArray[np.bool_] = (sigs[:, :4] == EMPTY_SLOT).all(axis=1)
     return empty
@@ -536,7 +539,7 @@ class TextLSHIndex:
         """Index many signatures at once ((n, NUM_PERM) uint32; ``EMPTY_SLOT`` rows skipped)."""
         keys_arr = np.asarray(keys, dtype=np.int64)
         sigs = self._check(keys_arr, signatures)
-        keep = ~_is_empty_row(sigs)
+        keep = ~empty_signature_rows(sigs)
         self._flush()
         sigs = sigs[keep]
         self._merge(keys_arr[keep], _band_hashes(sigs, self.bands, self.rows), _digests(sigs))
@@ -594,7 +597,7 @@ class TextLSHIndex:
         if sigs.ndim != 2 or sigs.shape[1] != NUM_PERM:
             raise ValueError(f"signatures must be (n, {NUM_PERM}) uint32")
         self._flush()
-        rows = np.flatnonzero(~_is_empty_row(sigs))
+        rows = np.flatnonzero(~empty_signature_rows(sigs))
         if not len(rows) or not len(self._keys):
             return np.empty((0, 2), dtype=np.int64)
         probes = _band_hashes(sigs[rows], self.bands, self.rows)
@@ -655,7 +658,7 @@ class TextLSHIndex:
         if sigs.dtype == np.uint16:
             rows = np.arange(len(sigs), dtype=np.int64)
         else:
-            rows = np.flatnonzero(~_is_empty_row(sigs))
+            rows = np.flatnonzero(~empty_signature_rows(sigs))
         if len(rows) < 2:
             return np.empty((0, 2), dtype=np.int64)
         # Group exact copies: members[starts[g] : starts[g] + sizes[g]] are group g's rows.
@@ -693,7 +696,8 @@ class TextLSHIndex:
                 first, second = _pairs_within(kept_starts[part], kept_sizes[part])
                 first, second = order[first], order[second]
                 if min_similarity > 0:
-                    first, second = _similar_pairs(group_sigs, first, second, min_similarity)
+                    keep = signatures_agree(group_sigs, first, second, min_similarity)
+                    first, second = first[keep], second[keep]
                 codes.add(first, second)
         # Pairs of groups become every pair of their members; copies pair among themselves.
         group_pairs = codes.result()
@@ -754,15 +758,18 @@ class TextLSHIndex:
             self._items[band] = np.insert(self._items[band], at, numbers[order])
 
 
-def _similar_pairs(sigs: U32, first: I64, second: I64, min_similarity: float) -> tuple[I64, I64]:
-    """The pairs whose signature rows agree in at least ``min_similarity`` of their slots."""
+def signatures_agree(
+    sigs: npt.NDArray[np.unsignedinteger[Any]], first: I64, second: I64, min_similarity: float
+) -> npt.NDArray[np.bool_]:
+    """Whether rows ``first[i]`` and ``second[i]`` of ``sigs`` agree in at least
+    ``min_similarity`` of their slots (compared in blocks: no pair-sized copy of rows)."""
     need = int(np.ceil(min_similarity * sigs.shape[1]))
     keep = np.empty(len(first), dtype=bool)
     for start in range(0, len(first), _PREFILTER_BLOCK):
         stop = start + _PREFILTER_BLOCK
         equal = sigs[first[start:stop]] == sigs[second[start:stop]]
         keep[start:stop] = np.count_nonzero(equal, axis=1) >= need
-    return first[keep], second[keep]
+    return keep
 
 
 def _unique(values: I64) -> I64:
