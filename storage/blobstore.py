@@ -38,7 +38,13 @@ class BlobStore:
         digest = sha256_hex(data)
         target = self.path_for(digest)
         if target.exists():
-            return digest
+            try:
+                # Mark it as just stored: a purge running now leaves a file that was stored
+                # again after it began (``stored_since``), and this writer's commit keeps it.
+                os.utime(target)
+                return digest
+            except FileNotFoundError:
+                pass  # a purge deleted it a moment ago: write it again
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write to a temporary file and rename so a crash never leaves a truncated blob.
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
@@ -67,6 +73,13 @@ class BlobStore:
     def exists(self, sha256: str) -> bool:
         """True when a blob with this hash is stored."""
         return self.path_for(sha256).exists()
+
+    def stored_since(self, sha256: str, moment: float) -> bool:
+        """Whether the blob was written (or stored again) at or after ``moment`` (epoch)."""
+        try:
+            return self.path_for(sha256).stat().st_mtime >= moment
+        except FileNotFoundError:
+            return False
 
     def delete(self, sha256: str) -> bool:
         """Remove a blob; returns whether it existed."""

@@ -11,14 +11,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
-    Table,
     Text,
     UniqueConstraint,
 )
@@ -41,18 +39,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-authorisation_sites = Table(
-    "authorisation_sites",
-    Base.metadata,
-    Column(
-        "authorisation_id",
-        ForeignKey("authorisations.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
-)
-
-
 class Site(Base):
     """A preselected ad site, described by a site profile file."""
 
@@ -66,12 +52,86 @@ class Site(Base):
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class User(Base):
+    """A person who uses adwatch, with the one role that decides what they may do."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    disabled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class Case(Base):
+    """A criminal investigation: the unit of need-to-know, linking and retention."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class CaseMember(Base):
+    """A user who needs to know the data of a case."""
+
+    __tablename__ = "case_members"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(100))
+
+
+class CaseCombination(Base):
+    """Two cases whose data may be linked together (LED art. 25 "combination"), until
+    separated again."""
+
+    __tablename__ = "case_combinations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_a_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_b_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    combined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    combined_by: Mapped[str] = mapped_column(String(100))
+    separated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    separated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    separation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RetentionSetting(Base):
+    """A legal officer's retention period for a legal basis, overriding the catalogue's."""
+
+    __tablename__ = "retention_settings"
+
+    legal_basis: Mapped[str] = mapped_column(String(50), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    set_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+
+
 class Authorisation(Base):
     """A recorded legal basis for crawling named sites during a period, for one case."""
 
     __tablename__ = "authorisations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # As registered; ``case`` is the registry's record of it.
     case_number: Mapped[str] = mapped_column(String(100), index=True)
     legal_basis: Mapped[str] = mapped_column(String(50))
     order_reference: Mapped[str] = mapped_column(String(200))
@@ -86,8 +146,40 @@ class Authorisation(Base):
     registered_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Systematic-collection monitor: crawls refused from ``paused_at`` until a review.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The monitor's figures at the last review; thresholds count from here.
+    monitor_baseline: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    monitor_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    monitor_reviewed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
-    sites: Mapped[list[Site]] = relationship(secondary=authorisation_sites)
+    case: Mapped[Case] = relationship()
+    site_pins: Mapped[list[AuthorisationSite]] = relationship(
+        back_populates="authorisation", cascade="all, delete-orphan"
+    )
+    sites: Mapped[list[Site]] = relationship(secondary="authorisation_sites", viewonly=True)
+
+
+class AuthorisationSite(Base):
+    """A site an authorisation covers, pinned to the profile and origins a legal officer
+    reviewed: a crawl under a changed profile is refused until the pin is amended."""
+
+    __tablename__ = "authorisation_sites"
+
+    authorisation_id: Mapped[int] = mapped_column(
+        ForeignKey("authorisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    profile_sha256: Mapped[str] = mapped_column(String(64))
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reviewed_by: Mapped[str] = mapped_column(String(100))
+
+    authorisation: Mapped[Authorisation] = relationship(back_populates="site_pins")
+    site: Mapped[Site] = relationship()
 
 
 class CrawlRun(Base):
@@ -102,6 +194,8 @@ class CrawlRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="running")
+    # Why a run ended early ("authorisation revoked", ...), with status "stopped".
+    stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     software_version: Mapped[str] = mapped_column(String(50))
     profile_sha256: Mapped[str] = mapped_column(String(64))
     pages_fetched: Mapped[int] = mapped_column(Integer, default=0)
@@ -110,29 +204,41 @@ class CrawlRun(Base):
     images_stored: Mapped[int] = mapped_column(Integer, default=0)
     requests_refused: Mapped[int] = mapped_column(Integer, default=0)
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # When purge removed the run's log files and the ad URLs in its problems.
+    logs_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     authorisation: Mapped[Authorisation] = relationship()
     site: Mapped[Site] = relationship()
 
 
 class Ad(Base):
-    """One captured version of an ad."""
+    """One captured version of an ad, minimised under its legal basis before it was stored.
+
+    A field the basis drops is NULL; the ``minimisation`` record says which fields were
+    removed or masked and how many items (never their content).
+    """
 
     __tablename__ = "ads"
-    __table_args__ = (UniqueConstraint("site_id", "url", "content_sha256"),)
+    # Per case: two cases crawling one site each keep their own copy of an ad.
+    __table_args__ = (UniqueConstraint("case_id", "site_id", "url", "content_sha256"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
     authorisation_id: Mapped[int] = mapped_column(ForeignKey("authorisations.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    legal_basis: Mapped[str] = mapped_column(String(50))
+    # Retention: purge deletes the ad (and what only it uses) from this moment on.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     url: Mapped[str] = mapped_column(String(2000))
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    title: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
     city: Mapped[str | None] = mapped_column(String(200), nullable=True)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    raw_sha256: Mapped[str] = mapped_column(String(64))
+    raw_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     content_sha256: Mapped[str] = mapped_column(String(64))
+    minimisation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     site: Mapped[Site] = relationship()
     images: Mapped[list[AdImage]] = relationship(
@@ -152,7 +258,8 @@ class AdImage(Base):
     ad_id: Mapped[int] = mapped_column(ForeignKey("ads.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     url: Mapped[str] = mapped_column(String(2000))
-    blob_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # NULL when the legal basis keeps only the perceptual hashes of images ("mask").
+    blob_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     phash: Mapped[str] = mapped_column(String(16), index=True)
     # pHashes (hex) of the mirror image and centre crops: re-posts land near one of them.
     phash_variants: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -160,6 +267,27 @@ class AdImage(Base):
     height: Mapped[int] = mapped_column(Integer)
 
     ad: Mapped[Ad] = relationship(back_populates="images")
+
+
+class StoredBlob(Base):
+    """A blob in the store as one case holds it: what it is, and until when it may be kept.
+
+    The store is content-addressed, so two cases may hold the same bytes; the file is
+    deleted when the last case's row for it goes.
+    """
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    legal_basis: Mapped[str] = mapped_column(String(50))
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The latest expiry of the ads that use it.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class Phone(Base):
@@ -193,8 +321,9 @@ class CandidateProfile(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # LED art. 6: the category of data subject; an assessment an analyst may change.
-    subject_category: Mapped[str] = mapped_column(String(30), default="possible_victim")
+    # LED art. 6: the category of data subject; unknown until an analyst sets it, with a
+    # reason (``profile_category_changes`` keeps the history).
+    subject_category: Mapped[str] = mapped_column(String(30), default="unknown")
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("candidate_profiles.id"), nullable=True
     )
@@ -205,6 +334,16 @@ class CandidateProfile(Base):
     indicator_assessment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     memberships: Mapped[list[ProfileMembership]] = relationship(back_populates="profile")
+
+
+class IdCounter(Base):
+    """The next id of a kind that must never be given out twice, even after the rows that
+    held the ids were purged (profile ids are quoted in the audit log and case notes)."""
+
+    __tablename__ = "id_counters"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    next_value: Mapped[int] = mapped_column(Integer)
 
 
 class ProfileEventRecord(Base):
@@ -220,6 +359,22 @@ class ProfileEventRecord(Base):
     )
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProfileCategoryChange(Base):
+    """An analyst's assessment of a profile's data-subject category, with the reason."""
+
+    __tablename__ = "profile_category_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("candidate_profiles.id", ondelete="CASCADE"), index=True
+    )
+    category: Mapped[str] = mapped_column(String(30))
+    previous: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(100))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ProfileMembership(Base):
@@ -250,6 +405,8 @@ class AuditEntry(Base):
     subject: Mapped[str] = mapped_column(String(200))
     justification: Mapped[str | None] = mapped_column(Text, nullable=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The cases the entry concerns, as "|A|B|" for filtering; covered by the hash.
+    cases: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
 

@@ -47,3 +47,19 @@ def test_delete(tmp_path: Path) -> None:
     assert store.delete(digest) is True
     assert store.exists(digest) is False
     assert store.delete(digest) is False
+
+
+def test_storing_bytes_again_marks_the_blob_as_just_stored(tmp_path: Path) -> None:
+    # A purge that began before a crawl stored the same bytes again must leave the file.
+    import os
+    import time
+
+    store = BlobStore(tmp_path)
+    digest = store.put(b"synthetic bytes")
+    long_ago = time.time() - 3600
+    os.utime(store.path_for(digest), (long_ago, long_ago))
+    purge_began = time.time() - 1
+    assert not store.stored_since(digest, purge_began)
+    store.put(b"synthetic bytes")
+    assert store.stored_since(digest, purge_began)
+    assert not store.stored_since("0" * 64, purge_began)
