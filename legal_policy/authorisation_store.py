@@ -1,4 +1,8 @@
-"""Registering, reading and revoking authorisations in the database, with audit entries."""
+"""Registering, amending, reviewing, reading and revoking authorisations, with audit entries.
+
+Only legal officers change authorisations; everyone who may see one sees only those of the
+cases their role reaches.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,34 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from legal_policy.audit import AuditEvent
+from legal_policy.access import AccessContext
 from legal_policy.audit_log import record_event
-from legal_policy.authorisation import AuthorisationTerms, validate_new_authorisation
-from legal_policy.catalogue import LegalBasisCatalogue
+from legal_policy.authorisation import AuthorisationTerms, SitePin, validate_new_authorisation
+from legal_policy.catalogue import LegalBasisCatalogue, MonitorThresholds
 from legal_policy.errors import AuthorisationNotFound, InvalidAuthorisation
-from storage.models import Authorisation, Site
+from legal_policy.monitor import MonitorStatus, measure, monitor_status
+from legal_policy.registry import case_ref, open_case
+from legal_policy.retention import refresh_expiry
+from legal_policy.roles import Permission
+from storage.models import Authorisation, AuthorisationSite, Site
 from storage.types import utcnow
 
 
 @dataclass(frozen=True, slots=True)
 class SiteRef:
-    """A site an authorisation names, as described by its site profile."""
+    """A site an authorisation names, as its site profile describes it now."""
 
     key: str
     name: str
     base_url: str
     profile_sha256: str
+    allowed_origins: frozenset[str]
+
+    def pin(self) -> SitePin:
+        """What an authorisation pins of it."""
+        return SitePin(self.key, self.profile_sha256, self.allowed_origins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +69,20 @@ def terms_of(row: Authorisation) -> AuthorisationTerms:
         dpia_reference=row.dpia_reference,
         valid_from=row.valid_from,
         valid_until=row.valid_until,
-        site_keys=frozenset(site.key for site in row.sites),
+        sites=tuple(
+            SitePin(pin.site.key, pin.profile_sha256, frozenset(pin.allowed_origins))
+            for pin in row.site_pins
+        ),
         max_pages_per_run=row.max_pages_per_run,
         max_runs_per_day=row.max_runs_per_day,
         revoked_at=row.revoked_at,
+        paused_at=row.paused_at,
+        case_closed_at=row.case.closed_at,
     )
 
 
 def upsert_site(session: Session, ref: SiteRef) -> Site:
-    """The site row for a profile, created or refreshed (name, URL, profile hash)."""
+    """The site row for a profile, created or refreshed (name, URL, latest profile hash)."""
     site = session.scalar(select(Site).where(Site.key == ref.key))
     if site is None:
         site = Site(key=ref.key, name=ref.name, base_url=ref.base_url, profile_sha256="")
@@ -75,12 +93,18 @@ def upsert_site(session: Session, ref: SiteRef) -> Site:
 
 
 def register_authorisation(
-    session: Session, new: NewAuthorisation, actor: str, catalogue: LegalBasisCatalogue
+    session: Session,
+    access: AccessContext,
+    new: NewAuthorisation,
+    catalogue: LegalBasisCatalogue,
+    now: datetime | None = None,
 ) -> Authorisation:
-    """Validate and store an authorisation, and audit it, in the caller's transaction."""
+    """Validate, pin and store an authorisation (legal officers), and audit it."""
+    case = open_case(session, new.case_number)
+    access.require(Permission.MANAGE_AUTHORISATIONS, case_ref(case))
     terms = AuthorisationTerms(
         id=0,
-        case_number=new.case_number,
+        case_number=case.number,
         legal_basis=new.legal_basis,
         order_reference=new.order_reference,
         purpose=new.purpose,
@@ -88,13 +112,15 @@ def register_authorisation(
         dpia_reference=new.dpia_reference,
         valid_from=new.valid_from,
         valid_until=new.valid_until,
-        site_keys=frozenset(s.key for s in new.sites),
+        sites=tuple(ref.pin() for ref in new.sites),
         max_pages_per_run=new.max_pages_per_run,
         max_runs_per_day=new.max_runs_per_day,
     )
-    validate_new_authorisation(terms, catalogue)
+    validate_new_authorisation(terms, catalogue, now or utcnow())
+    reviewed_at = utcnow()
     row = Authorisation(
-        case_number=new.case_number.strip(),
+        case_id=case.id,
+        case_number=case.number,
         legal_basis=new.legal_basis,
         order_reference=new.order_reference.strip(),
         purpose=new.purpose,
@@ -104,17 +130,26 @@ def register_authorisation(
         valid_until=new.valid_until,
         max_pages_per_run=new.max_pages_per_run,
         max_runs_per_day=new.max_runs_per_day,
-        registered_by=actor,
-        sites=[upsert_site(session, ref) for ref in new.sites],
+        registered_by=access.user,
+        monitor_baseline={},
+        site_pins=[
+            AuthorisationSite(
+                site=upsert_site(session, ref),
+                profile_sha256=ref.profile_sha256,
+                allowed_origins=sorted(ref.allowed_origins),
+                reviewed_at=reviewed_at,
+                reviewed_by=access.user,
+            )
+            for ref in new.sites
+        ],
     )
     session.add(row)
     session.flush()
     record_event(
         session,
-        AuditEvent(
-            action="authorisation.registered",
-            actor=actor,
-            subject=f"authorisation:{row.id}",
+        access.event(
+            "authorisation.registered",
+            f"authorisation:{row.id}",
             properties={
                 "case_number": row.case_number,
                 "legal_basis": row.legal_basis,
@@ -124,10 +159,18 @@ def register_authorisation(
                 "dpia_reference": row.dpia_reference,
                 "valid_from": row.valid_from.isoformat(),
                 "valid_until": row.valid_until.isoformat(),
-                "sites": sorted(s.key for s in new.sites),
+                "sites": {
+                    ref.key: {
+                        "profile_sha256": ref.profile_sha256,
+                        "allowed_origins": sorted(ref.allowed_origins),
+                    }
+                    for ref in new.sites
+                },
                 "max_pages_per_run": row.max_pages_per_run,
                 "max_runs_per_day": row.max_runs_per_day,
+                "catalogue_sha256": catalogue.digest,
             },
+            cases=[case.number],
         ),
     )
     return row
@@ -141,24 +184,146 @@ def get_authorisation(session: Session, authorisation_id: int) -> Authorisation:
     return row
 
 
-def revoke_authorisation(
-    session: Session, authorisation_id: int, actor: str, reason: str
+def visible_authorisation(
+    session: Session, access: AccessContext, authorisation_id: int
 ) -> Authorisation:
-    """Revoke from now on; running and future crawls under it are refused."""
-    if not reason.strip():
-        raise InvalidAuthorisation("a revocation needs a reason")
+    """An authorisation the user's role lets them see (their cases, or all)."""
     row = get_authorisation(session, authorisation_id)
+    access.require(Permission.VIEW_AUTHORISATIONS, case_ref(row.case))
+    return row
+
+
+def list_authorisations(session: Session, access: AccessContext) -> list[Authorisation]:
+    """The authorisations the user may see, oldest first."""
+    cases = access.case_filter(Permission.VIEW_AUTHORISATIONS)
+    query = (
+        select(Authorisation)
+        .options(selectinload(Authorisation.site_pins).selectinload(AuthorisationSite.site))
+        .order_by(Authorisation.id)
+    )
+    if cases is not None:
+        query = query.where(Authorisation.case_id.in_(cases))
+    return list(session.scalars(query))
+
+
+def revoke_authorisation(
+    session: Session,
+    access: AccessContext,
+    authorisation_id: int,
+    reason: str,
+    catalogue: LegalBasisCatalogue,
+) -> Authorisation:
+    """Revoke from now on: future crawls are refused and running ones stop within seconds;
+    the data's retention now counts from the revocation."""
+    row = get_authorisation(session, authorisation_id)
+    access.require(Permission.MANAGE_AUTHORISATIONS, case_ref(row.case))
+    if len(reason.strip()) < 3:
+        raise InvalidAuthorisation("a revocation needs a reason (--reason)", case=row.case_number)
     if row.revoked_at is not None:
-        raise InvalidAuthorisation(f"authorisation {authorisation_id} is already revoked")
+        raise InvalidAuthorisation(
+            f"authorisation {authorisation_id} is already revoked", case=row.case_number
+        )
     row.revoked_at = utcnow()
-    row.revoked_by = actor
+    row.revoked_by = access.user
+    session.flush()
+    refresh_expiry(session, catalogue, authorisation_ids=[row.id])
     record_event(
         session,
-        AuditEvent(
-            action="authorisation.revoked",
-            actor=actor,
-            subject=f"authorisation:{row.id}",
-            justification=reason,
+        access.event(
+            "authorisation.revoked",
+            f"authorisation:{row.id}",
+            justification=reason.strip(),
+            cases=[row.case_number],
         ),
     )
     return row
+
+
+def amend_site(
+    session: Session, access: AccessContext, authorisation_id: int, ref: SiteRef, reason: str
+) -> tuple[SitePin | None, SitePin]:
+    """Record a legal officer's review of a site profile as it is now: the authorisation
+    pins the new hash and origins (adding the site if it was not named). Returns the old
+    pin (None for a new site) and the new one."""
+    row = get_authorisation(session, authorisation_id)
+    access.require(Permission.MANAGE_AUTHORISATIONS, case_ref(row.case))
+    if len(reason.strip()) < 3:
+        raise InvalidAuthorisation("an amendment needs a reason (--reason)", case=row.case_number)
+    if row.revoked_at is not None:
+        raise InvalidAuthorisation(
+            f"authorisation {authorisation_id} is revoked; register a new one",
+            case=row.case_number,
+        )
+    if not ref.allowed_origins:
+        raise InvalidAuthorisation(f"site {ref.key!r} allows no origin", case=row.case_number)
+    site = upsert_site(session, ref)
+    pin = next((p for p in row.site_pins if p.site_id == site.id), None)
+    old = (
+        SitePin(ref.key, pin.profile_sha256, frozenset(pin.allowed_origins))
+        if pin is not None
+        else None
+    )
+    if pin is None:
+        pin = AuthorisationSite(site=site, profile_sha256="", allowed_origins=[], reviewed_by="")
+        row.site_pins.append(pin)
+    pin.profile_sha256 = ref.profile_sha256
+    pin.allowed_origins = sorted(ref.allowed_origins)
+    pin.reviewed_at = utcnow()
+    pin.reviewed_by = access.user
+    session.flush()
+    record_event(
+        session,
+        access.event(
+            "authorisation.amended",
+            f"authorisation:{row.id}",
+            properties={
+                "site": ref.key,
+                "previous": None
+                if old is None
+                else {
+                    "profile_sha256": old.profile_sha256,
+                    "allowed_origins": sorted(old.allowed_origins),
+                },
+                "profile_sha256": ref.profile_sha256,
+                "allowed_origins": sorted(ref.allowed_origins),
+            },
+            justification=reason.strip(),
+            cases=[row.case_number],
+        ),
+    )
+    return old, ref.pin()
+
+
+def review_collection(
+    session: Session,
+    access: AccessContext,
+    authorisation_id: int,
+    reason: str,
+    thresholds: MonitorThresholds,
+    now: datetime,
+) -> MonitorStatus:
+    """A legal officer's review of the systematic-collection monitor: thresholds count from
+    the figures as they are now, and a pause ends."""
+    row = get_authorisation(session, authorisation_id)
+    access.require(Permission.MANAGE_AUTHORISATIONS, case_ref(row.case))
+    if len(reason.strip()) < 3:
+        raise InvalidAuthorisation("a review needs a reason (--reason)", case=row.case_number)
+    figures = measure(session, row.id, now)
+    was_paused = row.paused_at is not None
+    row.monitor_baseline = figures
+    row.monitor_reviewed_at = now
+    row.monitor_reviewed_by = access.user
+    row.paused_at = None
+    row.pause_reason = None
+    session.flush()
+    record_event(
+        session,
+        access.event(
+            "authorisation.reviewed",
+            f"authorisation:{row.id}",
+            properties={"figures": figures, "pause_lifted": was_paused},
+            justification=reason.strip(),
+            cases=[row.case_number],
+        ),
+    )
+    return monitor_status(session, row, thresholds, now)

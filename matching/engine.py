@@ -193,6 +193,8 @@ class MatchingEngine:
         # Photo -> phone groups it was seen with when it became a hub.
         self._hub_photos: dict[int, int] = {}
         self._text = TextLSHIndex()
+        # Profile ids another engine holds during ``relink_all``: not to be inherited here.
+        self._taken_ids: frozenset[int] = frozenset()
 
     # --- state -------------------------------------------------------------------
 
@@ -238,6 +240,20 @@ class MatchingEngine:
         Nothing changes when an ad is already linked or appears twice (``ValueError``).
         """
         return self.add_parts([ads])
+
+    def relink_all(self, reason: str, *, taken_ids: Iterable[int] = ()) -> BatchResult:
+        """Re-cluster every ad held from scratch, keeping profile ids where profiles live on.
+
+        For when what may be linked changes (cases combined or separated, ads deleted):
+        every ad's membership comes back with fresh evidence; profiles that join are
+        merged and parts that no longer connect are split off, with ``reason`` given for
+        the splits. Ids in ``taken_ids`` are used by another scope and are not inherited.
+        """
+        self._taken_ids = frozenset(taken_ids)
+        try:
+            return self._recluster(list(range(len(self._ad_ids))), set(), [reason], report_all=True)
+        finally:
+            self._taken_ids = frozenset()
 
     def add_parts(self, parts: Iterable[Sequence[AdFeatures]]) -> BatchResult:
         """Link one batch of new ads that arrives in parts (a large export read in chunks).
@@ -437,7 +453,9 @@ class MatchingEngine:
 
     # --- clustering --------------------------------------------------------------
 
-    def _recluster(self, scope: list[int], new: set[int], hub_reasons: list[str]) -> BatchResult:
+    def _recluster(
+        self, scope: list[int], new: set[int], hub_reasons: list[str], *, report_all: bool = False
+    ) -> BatchResult:
         count = len(scope)
         scope_array = np.asarray(scope, dtype=np.int64)
         # Position of each ad in the scope, -1 outside it (an array: a dict of a million
@@ -496,7 +514,7 @@ class MatchingEngine:
         def evidence_of(index: int) -> list[Evidence]:
             return self._evidence(index, position_of, holders_of_phone, text_by_position, scope)
 
-        return self._assign_ids(clusters, new, evidence_of, hub_reasons)
+        return self._assign_ids(clusters, new, evidence_of, hub_reasons, report_all=report_all)
 
     def _uses_of(
         self, ads: npt.NDArray[np.int64]
@@ -662,8 +680,11 @@ class MatchingEngine:
         new: set[int],
         evidence: Callable[[int], list[Evidence]],
         hub_reasons: list[str],
+        *,
+        report_all: bool = False,
     ) -> BatchResult:
-        # ``evidence`` runs once per moved ad; a merge's reason recomputes a few.
+        # ``evidence`` runs once per moved ad (every ad with ``report_all``); a merge's
+        # reason recomputes a few.
         result = BatchResult()
 
         # Each previous profile's heir is the cluster holding most of its ads.
@@ -671,7 +692,7 @@ class MatchingEngine:
         for number, cluster in enumerate(clusters):
             for index in cluster:
                 previous = self._profile_of[index]
-                if previous >= 0:
+                if previous >= 0 and previous not in self._taken_ids:
                     parts[previous][number] += 1
         heir_of = {
             pid: min(counter, key=lambda n: (-counter[n], n)) for pid, counter in parts.items()
@@ -716,7 +737,7 @@ class MatchingEngine:
                     )
                 if not origins:
                     result.events.append(ProfileEvent("created", keep, None, "new ads"))
-            moved = [i for i in cluster if i in new or self._profile_of[i] != keep]
+            moved = [i for i in cluster if report_all or i in new or self._profile_of[i] != keep]
             for pid in {self._profile_of[i] for i in cluster if self._profile_of[i] >= 0}:
                 if pid != keep and pid in self._members:
                     self._members[pid].difference_update(cluster)

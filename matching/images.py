@@ -17,7 +17,8 @@ import io
 import itertools
 import struct
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -142,8 +143,11 @@ def image_distance(a: ImageFingerprint, b: ImageFingerprint) -> int:
     )
 
 
-def _decode(data: bytes, max_pixels: int) -> tuple[Image.Image, int, int]:
-    """The photo upright, in greyscale, shrunk to ``HASH_SIDE``; its size as displayed."""
+@contextmanager
+def open_untrusted(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
+    """Open untrusted image bytes for decoding: web formats only, within the size limits,
+    verified, with decompression bombs refused; every decoding error inside the ``with``
+    block (``load()`` included) becomes ``ImageRejected``."""
     if not data:
         raise ImageRejected("image is empty (0 bytes)")
     try:
@@ -156,18 +160,7 @@ def _decode(data: bytes, max_pixels: int) -> tuple[Image.Image, int, int]:
             # verify() leaves the decoder unusable; decode from a fresh parse.
             with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
                 _check_size(image, max_pixels)
-                width, height = image.size
-                # JPEG only: decode the luma alone, scaled down by 2, 4 or 8 in the IDCT,
-                # while the short side stays at least 2 * HASH_SIDE. A no-op elsewhere.
-                image.draft("L", (2 * HASH_SIDE, 2 * HASH_SIDE))
-                image.load()
-                # Read after load(): a PNG may carry its EXIF after the pixels.
-                if image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS:
-                    width, height = height, width
-                ImageOps.exif_transpose(image, in_place=True)
-                # Palette, alpha, CMYK and 16-bit modes reach greyscale through RGB.
-                upright = image if image.mode in ("RGB", "L") else image.convert("RGB")
-                return _shrink(upright.convert("L")), width, height
+                yield image
     except ImageRejected:
         raise
     except UnidentifiedImageError:
@@ -178,6 +171,23 @@ def _decode(data: bytes, max_pixels: int) -> tuple[Image.Image, int, int]:
         raise ImageRejected(f"image refused as a decompression bomb: {exc}") from None
     except _DECODE_ERRORS as exc:
         raise ImageRejected(f"image is damaged or truncated: {exc}") from None
+
+
+def _decode(data: bytes, max_pixels: int) -> tuple[Image.Image, int, int]:
+    """The photo upright, in greyscale, shrunk to ``HASH_SIDE``; its size as displayed."""
+    with open_untrusted(data, max_pixels=max_pixels) as image:
+        width, height = image.size
+        # JPEG only: decode the luma alone, scaled down by 2, 4 or 8 in the IDCT, while
+        # the short side stays at least 2 * HASH_SIDE. A no-op elsewhere.
+        image.draft("L", (2 * HASH_SIDE, 2 * HASH_SIDE))
+        image.load()
+        # Read after load(): a PNG may carry its EXIF after the pixels.
+        if image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS:
+            width, height = height, width
+        ImageOps.exif_transpose(image, in_place=True)
+        # Palette, alpha, CMYK and 16-bit modes reach greyscale through RGB.
+        upright = image if image.mode in ("RGB", "L") else image.convert("RGB")
+        return _shrink(upright.convert("L")), width, height
 
 
 def _shrink(gray: Image.Image) -> Image.Image:

@@ -329,3 +329,50 @@ def test_a_refused_part_leaves_the_parts_before_it_linked() -> None:
     assert partition(engine) == {frozenset({"1", "2"})}
     engine.add([ad("3"), ad("4")])  # the refused part can be sent again, corrected
     assert len(engine) == 4
+
+
+def test_relink_all_merges_what_now_connects_and_keeps_ids() -> None:
+    # Two scopes linked apart, then held by one engine (cases combined): re-linking
+    # everything merges the profiles that share a phone; every ad gets fresh evidence.
+    left = MatchingEngine()
+    left.add([ad("1", ["+9991001"]), ad("2", ["+9991001"])])
+    right = MatchingEngine(first_profile_id=10)
+    right.add([ad("3", ["+9991001"]), ad("4", ["+9992002"])])
+    stored = {a: left.profile_of(a) for a in ("1", "2")} | {
+        a: right.profile_of(a) for a in ("3", "4")
+    }
+    combined = MatchingEngine()
+    combined.load(
+        [
+            ad("1", ["+9991001"]),
+            ad("2", ["+9991001"]),
+            ad("3", ["+9991001"]),
+            ad("4", ["+9992002"]),
+        ],
+        stored,
+    )
+    result = combined.relink_all("cases combined")
+    assert partition(combined) == {frozenset({"1", "2", "3"}), frozenset({"4"})}
+    assert combined.profile_of("3") == stored["1"]  # the larger part keeps its id
+    assert combined.profile_of("4") == stored["4"]
+    assert {m.ad_id for m in result.memberships} == {"1", "2", "3", "4"}
+    assert result.count("merged") == 1
+
+
+def test_relink_all_does_not_inherit_ids_held_by_another_scope() -> None:
+    # One profile spanned two cases; after separation each case is re-linked alone. The
+    # second case's part may not keep the id the first case's part kept.
+    engine = MatchingEngine(first_profile_id=1)
+    engine.add([ad("1", ["+9991001"]), ad("2", ["+9991001"]), ad("3", ["+9991001"])])
+    shared = engine.profile_of("1")
+    first = MatchingEngine(first_profile_id=shared + 1)
+    first.load([ad("1", ["+9991001"]), ad("2", ["+9991001"])], {"1": shared, "2": shared})
+    first.relink_all("cases separated")
+    second = MatchingEngine(first_profile_id=shared + 1)
+    second.load([ad("3", ["+9991001"])], {"3": shared})
+    result = second.relink_all("cases separated", taken_ids={shared})
+    assert first.profile_of("1") == shared
+    assert second.profile_of("3") != shared
+    splits = [e for e in result.events if e.kind == "split"]
+    assert splits and splits[0].other_profile_id == shared
+    assert "cases separated" in splits[0].reason
