@@ -9,6 +9,8 @@ from typing import IO, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from crawler.site_profile import SiteProfile
+from legal_policy.catalogue import LegalBasisCatalogue
+from legal_policy.field_rules import FieldRules
 from storage.blobstore import BlobStore
 
 
@@ -21,6 +23,8 @@ class RunReport:
     ads_unchanged: int = 0
     images_stored: int = 0
     requests_refused: int = 0
+    # Ads extracted after the authorisation ended, and therefore not stored.
+    ads_not_stored: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
 
     def add_problem(self, kind: str, url: str, message: str) -> None:
@@ -49,6 +53,14 @@ class CrawlContext:
     run_id: int
     site_id: int
     authorisation_id: int
+    case_id: int
+    case_number: str
+    legal_basis: str
+    # The legal basis's field rules and retention (legal officers' periods applied).
+    field_rules: FieldRules
+    catalogue: LegalBasisCatalogue
+    # Key of the case's phone pseudonyms (HMAC); never written anywhere by the crawler.
+    pseudonym_key: bytes
     profile: SiteProfile
     max_pages: int
     session_factory: sessionmaker[Session]
@@ -56,3 +68,5 @@ class CrawlContext:
     default_phone_region: str
     progress: ProgressStream
     report: RunReport = field(default_factory=RunReport)
+    # Set when the authorisation stops allowing the run ("authorisation revoked", ...).
+    stop_reason: str | None = None

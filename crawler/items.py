@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from legal_policy.minimisation import MinimisationRecord, MinimisedAd
 
 
 @dataclass(slots=True)
@@ -10,7 +15,7 @@ class FetchedImage:
     """An image URL of an ad and what fetching and checking it gave."""
 
     url: str
-    body: bytes | None = None
+    body: bytes | None = field(default=None, repr=False)
     phash: str | None = None
     phash_variants: list[str] = field(default_factory=list)
     width: int | None = None
@@ -39,3 +44,15 @@ class AdCapture:
     phone_text: str | None
     images: list[FetchedImage] = field(default_factory=list)
     phones: list[FoundPhone] = field(default_factory=list)
+    page_encoding: str | None = None
+    # Captured field -> CSS selectors of the page elements holding it (for minimisation).
+    field_selectors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    third_party_selectors: tuple[str, ...] = ()
+    posted_at: datetime | None = None
+    # Filled by the minimisation stage; only these reach storage.
+    minimised: MinimisedAd | None = None
+    minimisation: MinimisationRecord | None = None
+
+    def __repr__(self) -> str:
+        # Never the content: Scrapy and tracebacks may print an item.
+        return f"AdCapture(url={self.url!r})"

@@ -1,13 +1,16 @@
-"""Item pipelines: check images → find phones → snapshot and store.
+"""Item pipelines: check images → find phones → minimise → snapshot and store.
 
 Each stage is a small Scrapy component built through ``from_crawler``; the run's shared
-context (database, blob store, report) comes from the spider, never from a global.
+context (database, blob store, legal basis, report) comes from the spider, never from a
+global. Minimisation runs before anything is written: the store stage sees only what the
+legal basis lets adwatch keep.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +19,25 @@ from scrapy.exceptions import DropItem
 from sqlalchemy import select
 
 from crawler.context import CrawlContext
+from crawler.guard import request_stop
 from crawler.items import AdCapture, FoundPhone
+from legal_policy.authorisation import stop_reason
+from legal_policy.authorisation_store import get_authorisation, terms_of
+from legal_policy.minimisation import (
+    CapturedAd,
+    CapturedImage,
+    CapturedPhone,
+    ImageNotReencodable,
+    MinimisationRecord,
+    MinimisedAd,
+    minimise_ad,
+    strip_image_metadata,
+)
+from legal_policy.retention import ad_expiry, hold_blob
 from matching.images import ImageRejected, describe_image
 from matching.phones import extract_phones
 from storage.models import Ad, AdImage, AdPhone, Phone
+from storage.types import utcnow
 
 
 class _ContextPipeline:
@@ -39,7 +57,7 @@ class _ContextPipeline:
 
 
 class ImageCheckPipeline(_ContextPipeline):
-    """Decode each image safely and hash it perceptually; drop what is not an image."""
+    """Decode each image safely and hash its pixels; drop what is not an image."""
 
     def process_item(self, item: AdCapture) -> AdCapture:
         kept = []
@@ -73,66 +91,67 @@ class PhoneExtractionPipeline(_ContextPipeline):
         return item
 
 
-class SnapshotStorePipeline(_ContextPipeline):
-    """Write raw page and images to the blob store, and the ad to the database."""
+class MinimisePipeline(_ContextPipeline):
+    """Apply the legal basis's field rules; afterwards the item holds only what may be kept
+    (the page and image bytes as fetched are let go here)."""
 
     def process_item(self, item: AdCapture) -> AdCapture:
         context = self.context
-        content_sha256 = _content_fingerprint(item)
-        with context.session_factory.begin() as session:
-            existing = session.scalar(
-                select(Ad.id).where(
-                    Ad.site_id == context.site_id,
-                    Ad.url == item.url,
-                    Ad.content_sha256 == content_sha256,
+        item.posted_at = self._posted_at(item)
+        captured = CapturedAd(
+            url=item.url,
+            title=item.title,
+            text=item.text,
+            city=item.city,
+            posted_at=item.posted_at,
+            phones=tuple(CapturedPhone(p.e164, p.region, p.raw) for p in item.phones),
+            images=tuple(
+                CapturedImage(
+                    url=image.url,
+                    data=image.body or b"",
+                    phash=int(image.phash or "0", 16),
+                    variants=tuple(int(v, 16) for v in image.phash_variants),
+                    width=image.width or 0,
+                    height=image.height or 0,
                 )
-            )
-            if existing is not None:
-                context.report.ads_unchanged += 1
-                raise DropItem(f"unchanged since ad {existing}: {item.url}")
-            raw_sha256 = context.blob_store.put(item.raw_body)
-            ad = Ad(
-                site_id=context.site_id,
-                run_id=context.run_id,
-                authorisation_id=context.authorisation_id,
-                url=item.url,
-                title=item.title,
-                text=item.text,
-                city=item.city,
-                posted_at=self._posted_at(item),
-                raw_sha256=raw_sha256,
-                content_sha256=content_sha256,
-            )
-            for position, image in enumerate(item.images):
-                assert image.body is not None and image.phash is not None
-                ad.images.append(
-                    AdImage(
-                        position=position,
-                        url=image.url,
-                        blob_sha256=context.blob_store.put(image.body),
-                        phash=image.phash,
-                        phash_variants=image.phash_variants,
-                        width=image.width or 0,
-                        height=image.height or 0,
-                    )
-                )
-            for found in item.phones:
-                phone = session.scalar(select(Phone).where(Phone.e164 == found.e164))
-                if phone is None:
-                    phone = Phone(e164=found.e164, region=found.region)
-                    session.add(phone)
-                    session.flush()
-                ad.phone_links.append(AdPhone(phone_id=phone.id, raw=found.raw[:200]))
-            session.add(ad)
-        context.report.ads_captured += 1
-        context.report.images_stored += len(item.images)
-        context.progress.emit(
-            "ad",
-            pages=context.report.pages_fetched,
-            max_pages=context.max_pages,
-            ads=context.report.ads_captured,
+                for image in item.images
+            ),
+            raw_page=item.raw_body,
+            page_encoding=item.page_encoding,
+            field_selectors=item.field_selectors,
+            third_party_selectors=item.third_party_selectors,
         )
+        try:
+            item.minimised, item.minimisation = self._minimise(captured)
+        except ImageNotReencodable:
+            # Rare: the image passed the safety check but cannot be re-encoded. It is left
+            # out (never stored with its metadata); the ad goes on without it.
+            images = []
+            for image in captured.images:
+                try:
+                    strip_image_metadata(image.data)
+                except ImageNotReencodable as exc:
+                    context.report.add_problem("bad_image", image.url, f"not kept: {exc}")
+                    continue
+                images.append(image)
+            captured = replace(captured, images=tuple(images))
+            item.minimised, item.minimisation = self._minimise(captured)
+        # Nothing captured but not kept may travel further down the pipeline.
+        item.raw_body = b""
+        item.title = item.text = ""
+        item.city = item.phone_text = None
+        item.images = []
+        item.phones = []
         return item
+
+    def _minimise(self, captured: CapturedAd) -> tuple[MinimisedAd, MinimisationRecord]:
+        context = self.context
+        return minimise_ad(
+            context.field_rules,
+            captured,
+            pseudonym_key=context.pseudonym_key,
+            default_region=context.default_phone_region,
+        )
 
     def _posted_at(self, item: AdCapture) -> datetime | None:
         if not item.posted_at_raw:
@@ -141,25 +160,120 @@ class SnapshotStorePipeline(_ContextPipeline):
             value = datetime.fromisoformat(item.posted_at_raw)
         except ValueError:
             self.context.report.add_problem(
-                "bad_field", item.url, f"posted time {item.posted_at_raw!r} is not ISO 8601"
+                "bad_field", item.url, "posted time is not ISO 8601; not kept"
             )
             return None
         if value.tzinfo is None:
             self.context.report.add_problem(
-                "bad_field", item.url, f"posted time {item.posted_at_raw!r} has no time zone"
+                "bad_field", item.url, "posted time has no time zone; not kept"
             )
             return None
         return value
 
 
-def _content_fingerprint(item: AdCapture) -> str:
-    # Pages carry changing chrome (dates, counters); a new version is a change of the ad.
+class SnapshotStorePipeline(_ContextPipeline):
+    """Write the minimised page and images to the blob store, and the ad to the database,
+    with its case, legal basis and expiry; nothing once the authorisation has ended."""
+
+    def process_item(self, item: AdCapture) -> AdCapture:
+        context = self.context
+        ad_data = item.minimised
+        assert ad_data is not None and item.minimisation is not None
+        content_sha256 = _content_fingerprint(ad_data)
+        now = utcnow()
+        with context.session_factory.begin() as session:
+            authorisation = get_authorisation(session, context.authorisation_id)
+            reason = stop_reason(terms_of(authorisation), now)
+            if reason is not None:
+                context.report.ads_not_stored += 1
+                request_stop(self.crawler, context, reason)
+                raise DropItem(f"{reason}: not stored")
+            existing = session.scalar(
+                select(Ad.id).where(
+                    Ad.case_id == context.case_id,
+                    Ad.site_id == context.site_id,
+                    Ad.url == ad_data.url,
+                    Ad.content_sha256 == content_sha256,
+                )
+            )
+            if existing is not None:
+                context.report.ads_unchanged += 1
+                raise DropItem(f"unchanged since ad {existing}")
+            expires_at = ad_expiry(context.catalogue, authorisation, now)
+
+            def keep_blob(data: bytes, kind: str) -> str:
+                sha256 = context.blob_store.put(data)
+                hold_blob(
+                    session,
+                    sha256=sha256,
+                    case_id=context.case_id,
+                    kind=kind,
+                    size=len(data),
+                    legal_basis=context.legal_basis,
+                    expires_at=expires_at,
+                )
+                return sha256
+
+            ad = Ad(
+                site_id=context.site_id,
+                run_id=context.run_id,
+                authorisation_id=context.authorisation_id,
+                case_id=context.case_id,
+                legal_basis=context.legal_basis,
+                expires_at=expires_at,
+                url=ad_data.url,
+                captured_at=now,
+                title=ad_data.title,
+                text=ad_data.text,
+                city=ad_data.city,
+                posted_at=ad_data.posted_at,
+                raw_sha256=keep_blob(ad_data.raw_page, "page") if ad_data.raw_page else None,
+                content_sha256=content_sha256,
+                minimisation=item.minimisation.as_dict(),
+            )
+            for position, image in enumerate(ad_data.images):
+                ad.images.append(
+                    AdImage(
+                        position=position,
+                        url=image.url,
+                        blob_sha256=keep_blob(image.data, "image") if image.data else None,
+                        phash=f"{image.phash:016x}",
+                        phash_variants=[f"{v:016x}" for v in image.variants],
+                        width=image.width,
+                        height=image.height,
+                    )
+                )
+            for found in ad_data.phones:
+                phone = session.scalar(select(Phone).where(Phone.e164 == found.e164))
+                if phone is None:
+                    phone = Phone(e164=found.e164, region=found.region)
+                    session.add(phone)
+                    session.flush()
+                ad.phone_links.append(AdPhone(phone_id=phone.id, raw=found.raw[:200]))
+            session.add(ad)
+        context.report.ads_captured += 1
+        context.report.images_stored += sum(1 for image in ad_data.images if image.data)
+        context.progress.emit(
+            "ad",
+            pages=context.report.pages_fetched,
+            max_pages=context.max_pages,
+            ads=context.report.ads_captured,
+        )
+        return item
+
+
+def _content_fingerprint(ad: MinimisedAd) -> str:
+    # Over what is kept, so that the fingerprint reveals nothing of what was not. Pages
+    # carry changing chrome (dates, counters); a new version is a change of the ad.
     payload = {
-        "title": item.title,
-        "text": item.text,
-        "city": item.city,
-        "posted_at": item.posted_at_raw,
-        "phone": item.phone_text,
-        "images": [hashlib.sha256(i.body or b"").hexdigest() for i in item.images],
+        "title": ad.title,
+        "text": ad.text,
+        "city": ad.city,
+        "posted_at": ad.posted_at.isoformat() if ad.posted_at else None,
+        "phones": sorted(p.e164 for p in ad.phones),
+        "images": [
+            [f"{i.phash:016x}", hashlib.sha256(i.data).hexdigest() if i.data else None]
+            for i in ad.images
+        ],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,11 +17,15 @@ from adwatch.settings import Settings
 from crawler.errors import CrawlFailed
 from crawler.site_profile import get_site_profile
 from crawler.worker import software_version
-from legal_policy.audit import AuditEvent
+from legal_policy.access import AccessContext
 from legal_policy.audit_log import record_event
 from legal_policy.authorisation import check_crawl_allowed
-from legal_policy.authorisation_store import SiteRef, get_authorisation, terms_of, upsert_site
-from legal_policy.errors import PolicyError
+from legal_policy.authorisation_store import get_authorisation, terms_of, upsert_site
+from legal_policy.catalogue import LegalBasisCatalogue
+from legal_policy.checkpoints import CheckpointError, append_checkpoint_if_new
+from legal_policy.monitor import apply_monitor
+from legal_policy.registry import case_ref
+from legal_policy.roles import Permission
 from storage.models import CrawlRun
 from storage.types import utcnow
 
@@ -34,6 +38,7 @@ class RunOutcome:
 
     run_id: int
     status: str
+    stop_reason: str | None
     pages_fetched: int
     ads_captured: int
     ads_unchanged: int
@@ -46,16 +51,27 @@ class RunOutcome:
 def start_crawl_run(
     settings: Settings,
     session_factory: sessionmaker[Session],
+    access: AccessContext,
     *,
     authorisation_id: int,
     site_key: str,
-    actor: str,
+    catalogue: LegalBasisCatalogue,
     on_progress: ProgressCallback | None = None,
     now: datetime | None = None,
 ) -> RunOutcome:
-    """Run one crawl under an authorisation; refusals raise a ``PolicyError`` and are audited."""
+    """Run one crawl under an authorisation, as an investigator of its case.
+
+    Refusals raise a ``PolicyError`` (the front door audits them). The site profile must be
+    the one the authorisation pinned; the systematic-collection monitor may pause the
+    authorisation first. ``catalogue`` carries the legal officers' retention periods.
+    """
     now = now or utcnow()
     profile = get_site_profile(site_key, settings.resolved_site_profiles_dir)
+    with session_factory.begin() as session:
+        authorisation = get_authorisation(session, authorisation_id)
+        access.require(Permission.START_CRAWL, case_ref(authorisation.case))
+        # Committed on its own: a pause is recorded even though this crawl is then refused.
+        apply_monitor(session, authorisation, catalogue.monitor, now)
     with session_factory.begin() as session:
         authorisation = get_authorisation(session, authorisation_id)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -66,28 +82,13 @@ def start_crawl_run(
                 CrawlRun.started_at < day_start + timedelta(days=1),
             )
         )
-        try:
-            check_crawl_allowed(terms_of(authorisation), site_key, now, runs_today or 0)
-        except PolicyError as refusal:
-            record_event(
-                session,
-                AuditEvent(
-                    action="crawl.refused",
-                    actor=actor,
-                    subject=f"authorisation:{authorisation_id}",
-                    properties={"site": site_key, "reason": str(refusal)},
-                ),
-            )
-            session.commit()
-            raise
-        site = upsert_site(
-            session,
-            SiteRef(profile.key, profile.config.name, profile.config.base_url, profile.sha256),
-        )
+        site_ref = profile.site_ref()
+        check_crawl_allowed(terms_of(authorisation), site_ref.pin(), now, runs_today or 0)
+        site = upsert_site(session, site_ref)
         run = CrawlRun(
             authorisation_id=authorisation_id,
             site_id=site.id,
-            started_by=actor,
+            started_by=access.user,
             started_at=now,
             software_version=software_version(),
             profile_sha256=profile.sha256,
@@ -95,26 +96,29 @@ def start_crawl_run(
         session.add(run)
         session.flush()
         run_id = run.id
+        case_number = authorisation.case_number
         record_event(
             session,
-            AuditEvent(
-                action="crawl.started",
-                actor=actor,
-                subject=f"crawl_run:{run_id}",
+            access.event(
+                "crawl.started",
+                f"crawl_run:{run_id}",
                 properties={
                     "authorisation_id": authorisation_id,
                     "site": site_key,
                     "profile_sha256": profile.sha256,
                     "allowed_origins": sorted(profile.allowed_origins()),
                     "max_pages": authorisation.max_pages_per_run,
+                    "legal_basis": authorisation.legal_basis,
+                    "catalogue_sha256": catalogue.digest,
                 },
+                cases=[case_number],
             ),
         )
     returncode, stderr_tail = _run_worker_process(settings, run_id, on_progress)
     with session_factory.begin() as session:
         run = session.get(CrawlRun, run_id)
         assert run is not None
-        if returncode != 0 or run.status != "finished":
+        if returncode != 0 or run.status not in ("finished", "stopped"):
             run.status = "failed"
             run.finished_at = run.finished_at or utcnow()
             run.problems = [
@@ -123,12 +127,13 @@ def start_crawl_run(
             ]
         record_event(
             session,
-            AuditEvent(
-                action="crawl.finished",
-                actor=actor,
-                subject=f"crawl_run:{run_id}",
+            access.event(
+                "crawl.finished",
+                f"crawl_run:{run_id}",
+                cases=[case_number],
                 properties={
                     "status": run.status,
+                    "stop_reason": run.stop_reason,
                     "pages_fetched": run.pages_fetched,
                     "ads_captured": run.ads_captured,
                     "ads_unchanged": run.ads_unchanged,
@@ -141,6 +146,7 @@ def start_crawl_run(
         outcome = RunOutcome(
             run_id=run_id,
             status=run.status,
+            stop_reason=run.stop_reason,
             pages_fetched=run.pages_fetched,
             ads_captured=run.ads_captured,
             ads_unchanged=run.ads_unchanged,
@@ -149,6 +155,21 @@ def start_crawl_run(
             problems=tuple(run.problems),
             log_file=str(settings.log_dir / f"run-{run_id}.log"),
         )
+    # Anchor the run's entries outside the database (after the commit: never a head that
+    # could still roll back).
+    with session_factory() as session:
+        try:
+            append_checkpoint_if_new(
+                session, settings.resolved_audit_checkpoint_file, f"crawl run {run_id} ended"
+            )
+        except (CheckpointError, OSError) as exc:
+            outcome = replace(
+                outcome,
+                problems=(
+                    *outcome.problems,
+                    {"kind": "audit_checkpoint", "url": "", "message": str(exc)},
+                ),
+            )
     if outcome.status == "failed" and returncode != 0 and outcome.pages_fetched == 0:
         raise CrawlFailed(f"crawl run {run_id} failed: {stderr_tail}")
     return outcome

@@ -10,8 +10,18 @@ from crawler.site_profile import SiteProfile
 SOFTWARE_NAME = "adwatch"
 
 
+# How often a running crawl re-reads its authorisation (revocation, expiry, pause).
+RECHECK_SECONDS = 1.0
+
+
 def build_scrapy_settings(
-    profile: SiteProfile, *, max_pages: int, log_file: Path, log_level: str, version: str
+    profile: SiteProfile,
+    *,
+    max_pages: int,
+    log_file: Path,
+    log_level: str,
+    version: str,
+    recheck_seconds: float = RECHECK_SECONDS,
 ) -> dict[str, Any]:
     """Settings for a compliance-bounded crawl of one authorised site."""
     config = profile.config
@@ -32,8 +42,15 @@ def build_scrapy_settings(
         "DOWNLOAD_MAXSIZE": 32 * 1024 * 1024,
         "ADWATCH_ALLOWED_ORIGINS": sorted(profile.allowed_origins()),
         "ADWATCH_PASSIVE_ONLY": True,
+        # Scrapy keeps and resends a site's cookies (and its cookie code looks up the public
+        # suffix list); adwatch collects passively and sends none.
+        "COOKIES_ENABLED": False,
+        "ADWATCH_RECHECK_SECONDS": recheck_seconds,
+        "EXTENSIONS": {"crawler.guard.AuthorisationGuard": 0},
+        "LOG_FORMATTER": "crawler.logformatter.ContentFreeLogFormatter",
         "DOWNLOADER_MIDDLEWARES": {
             # Before robots.txt (100) and everything else: nothing leaves unchecked.
+            "crawler.guard.StopGuardMiddleware": 40,
             "crawler.middlewares.AllowlistMiddleware": 50,
             "crawler.middlewares.PassiveOnlyMiddleware": 60,
             "crawler.middlewares.PageBudgetMiddleware": 70,
@@ -41,6 +58,7 @@ def build_scrapy_settings(
         "ITEM_PIPELINES": {
             "crawler.pipelines.ImageCheckPipeline": 100,
             "crawler.pipelines.PhoneExtractionPipeline": 200,
+            "crawler.pipelines.MinimisePipeline": 250,
             "crawler.pipelines.SnapshotStorePipeline": 300,
         },
         "LOG_FILE": str(log_file),

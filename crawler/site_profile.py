@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from crawler.errors import SiteProfileError
+from crawler.errors import SiteProfileError, UnknownSite
+from legal_policy.authorisation_store import SiteRef
 
 
 class LinkRules(BaseModel):
@@ -71,6 +72,10 @@ class SiteProfileModel(BaseModel):
     concurrent_requests: int = Field(default=2, ge=1, le=16)
     links: LinkRules
     fields: FieldSelectors
+    # Elements of a page that hold other people's words (reviews, comments): never kept.
+    third_party: list[str] = Field(
+        default_factory=list, description="CSS selectors of third-party content"
+    )
 
     @field_validator("base_url", "extra_allowed_origins")
     @classmethod
@@ -94,6 +99,16 @@ class SiteProfile:
     def key(self) -> str:
         """The site's short name, as authorisations refer to it."""
         return self.config.key
+
+    def site_ref(self) -> SiteRef:
+        """The site as an authorisation pins it: key, name, URL, hash and origins."""
+        return SiteRef(
+            self.key,
+            self.config.name,
+            self.config.base_url,
+            self.sha256,
+            self.allowed_origins(),
+        )
 
     def allowed_origins(self) -> frozenset[str]:
         """Origins (scheme://host:port) the crawler may contact for this site."""
@@ -150,4 +165,4 @@ def get_site_profile(key: str, local_dir: Path | None) -> SiteProfile:
         return profiles[key]
     except KeyError:
         known = ", ".join(sorted(profiles)) or "none"
-        raise SiteProfileError(f"no site profile named {key!r} (known: {known})") from None
+        raise UnknownSite(f"no site profile named {key!r} (known: {known})") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -20,6 +21,9 @@ from crawler.context import CrawlContext, ProgressStream
 from crawler.scrapy_settings import build_scrapy_settings
 from crawler.site_profile import get_site_profile
 from crawler.spiders.ad_spider import AdSpider
+from legal_policy.catalogue import load_catalogue
+from legal_policy.pseudonyms import case_key, load_or_create_key
+from legal_policy.retention import effective_catalogue
 from storage.blobstore import BlobStore
 from storage.db import make_engine, make_session_factory
 from storage.models import CrawlRun
@@ -47,8 +51,11 @@ def run_worker(run_id: int, settings: Settings) -> int:
         site_key = run.site.key
         authorisation = run.authorisation
         site_id, authorisation_id = run.site_id, run.authorisation_id
+        case_id, case_number = authorisation.case_id, authorisation.case_number
+        legal_basis = authorisation.legal_basis
         expected_profile_sha = run.profile_sha256
         max_pages = authorisation.max_pages_per_run
+        catalogue = effective_catalogue(session, load_catalogue(settings.legal_catalogue))
     profile = get_site_profile(site_key, settings.resolved_site_profiles_dir)
     if profile.sha256 != expected_profile_sha:
         print("site profile changed since the run was registered", file=sys.stderr)
@@ -57,6 +64,12 @@ def run_worker(run_id: int, settings: Settings) -> int:
         run_id=run_id,
         site_id=site_id,
         authorisation_id=authorisation_id,
+        case_id=case_id,
+        case_number=case_number,
+        legal_basis=legal_basis,
+        field_rules=catalogue.get(legal_basis).fields,
+        catalogue=catalogue,
+        pseudonym_key=case_key(load_or_create_key(settings.resolved_secret_key_file), case_number),
         profile=profile,
         max_pages=max_pages,
         session_factory=session_factory,
@@ -75,6 +88,8 @@ def run_worker(run_id: int, settings: Settings) -> int:
         ),
         install_root_handler=True,
     )
+    # Pillow logs EXIF values (GPS included) at DEBUG while it parses a photo.
+    logging.getLogger("PIL").setLevel(logging.INFO)
     crawler = process.create_crawler(AdSpider)
     crawl_errors: list[str] = []
 
@@ -95,14 +110,32 @@ def run_worker(run_id: int, settings: Settings) -> int:
         run = session.get(CrawlRun, run_id)
         assert run is not None
         run.finished_at = utcnow()
-        run.status = "failed" if crawl_errors else "finished"
+        if crawl_errors:
+            run.status = "failed"
+        elif context.stop_reason is not None:
+            run.status, run.stop_reason = "stopped", context.stop_reason
+        else:
+            run.status = "finished"
         run.pages_fetched = report.pages_fetched
         run.ads_captured = report.ads_captured
         run.ads_unchanged = report.ads_unchanged
         run.images_stored = report.images_stored
         run.requests_refused = report.requests_refused
-        run.problems = list(report.problems)
-    progress.emit("finished", finish_reason=finish_reason, pages=report.pages_fetched)
+        if report.ads_not_stored:
+            report.add_problem(
+                "not_stored",
+                "",
+                f"{report.ads_not_stored} ads extracted after the run had to stop "
+                f"({context.stop_reason}) were not stored",
+            )
+        # A purge that closed the case while the run went on scrubbed its ad URLs already.
+        run.problems = [] if run.logs_purged_at is not None else list(report.problems)
+    progress.emit(
+        "finished",
+        finish_reason=finish_reason,
+        pages=report.pages_fetched,
+        stop_reason=context.stop_reason,
+    )
     engine.dispose()
     return 1 if crawl_errors else 0
 

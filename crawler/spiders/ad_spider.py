@@ -38,6 +38,20 @@ class AdSpider(Spider):
         self.fields = config.fields
         self._ad_path = re.compile(config.links.ad_path_pattern)
         self._list_path = re.compile(config.links.list_path_pattern)
+        fields = config.fields
+        # Where each captured field sits in a page, for cutting it out of the raw page.
+        self._field_selectors: dict[str, tuple[str, ...]] = {
+            name: (f"{fields.container} {selector}",)
+            for name, selector in (
+                ("title", fields.title),
+                ("text", fields.text),
+                ("city", fields.city),
+                ("posted_at", fields.posted_at),
+                ("phones", fields.phone),
+                ("images", fields.images),
+            )
+            if selector
+        }
 
     async def start(self) -> AsyncIterator[Request]:
         base = self.context.profile.config.base_url
@@ -61,6 +75,10 @@ class AdSpider(Spider):
     def parse_ad(self, response: Response) -> Iterator[Any]:
         """Extract an ad's fields, then fetch its images one after another."""
         self._count_page(response)
+        third_party = tuple(self.context.profile.config.third_party)
+        for selector in third_party:
+            # Other people's words (reviews, comments) never reach the ad's fields.
+            response.css(selector).drop()
         container = response.css(self.fields.container)
         title = _joined_text(response, self.fields.title, container) if container else None
         if not container or not title:
@@ -79,6 +97,9 @@ class AdSpider(Spider):
             city=_joined_text(response, self.fields.city, container),
             posted_at_raw=_joined_text(response, self.fields.posted_at, container),
             phone_text=_joined_text(response, self.fields.phone, container),
+            page_encoding=getattr(response, "encoding", None),
+            field_selectors=self._field_selectors,
+            third_party_selectors=third_party,
         )
         image_urls: list[str] = []
         if self.fields.images:
