@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from adwatch.settings import Settings
+from legal_policy.access import AccessContext
+from legal_policy.registry import (
+    add_case,
+    add_member,
+    add_user,
+    bootstrap_administrator,
+    load_access,
+)
 from storage.db import make_engine, make_session_factory, upgrade_database
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -73,7 +82,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         site_profiles_dir=tmp_path / "site_profiles",
-        operator="test-investigator",
     )
 
 
@@ -83,3 +91,70 @@ def session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(settings.resolved_database_url)
     yield make_session_factory(engine)
     engine.dispose()
+
+
+CASE = "CASE-1"
+OTHER_CASE = "CASE-2"
+
+
+@dataclass(frozen=True)
+class People:
+    """A registry with one user per role, two cases and their members.
+
+    ``investigator`` and ``analyst`` are members of CASE-1; ``other-analyst`` and
+    ``other-investigator`` of CASE-2;
+    ``outsider`` is an analyst of no case; ``legal`` is a legal officer of no case.
+    """
+
+    session_factory: sessionmaker[Session]
+
+    def __call__(self, name: str, justification: str | None = None) -> AccessContext:
+        """The access context of a registered user, as the front door builds it."""
+        with self.session_factory() as session:
+            return load_access(session, name, justification=justification, via="test")
+
+    @property
+    def admin(self) -> AccessContext:
+        return self("admin")
+
+    @property
+    def investigator(self) -> AccessContext:
+        return self("investigator")
+
+    @property
+    def analyst(self) -> AccessContext:
+        return self("analyst", "CASE-1: link review")
+
+    @property
+    def legal(self) -> AccessContext:
+        return self("legal")
+
+
+@pytest.fixture
+def people(session_factory: sessionmaker[Session]) -> People:
+    """Users of every role and two cases in the test's database."""
+    with session_factory.begin() as session:
+        bootstrap_administrator(session, "admin", via="test")
+    admin = load_access_now(session_factory, "admin")
+    with session_factory.begin() as session:
+        for name, role in (
+            ("investigator", "investigator"),
+            ("analyst", "analyst"),
+            ("other-analyst", "analyst"),
+            ("other-investigator", "investigator"),
+            ("outsider", "analyst"),
+            ("legal", "legal-officer"),
+        ):
+            add_user(session, admin, name, role)
+        add_case(session, admin, CASE)
+        add_case(session, admin, OTHER_CASE)
+        for member in ("investigator", "analyst"):
+            add_member(session, admin, CASE, member)
+        add_member(session, admin, OTHER_CASE, "other-analyst")
+        add_member(session, admin, OTHER_CASE, "other-investigator")
+    return People(session_factory)
+
+
+def load_access_now(session_factory: sessionmaker[Session], name: str) -> AccessContext:
+    with session_factory() as session:
+        return load_access(session, name, via="test")

@@ -14,15 +14,19 @@ def crawl_command(
     authorisation_id: int = typer.Option(..., "--authorisation", help="Authorisation id."),
     site: str = typer.Option(..., help="Site profile key; the authorisation must name it."),
 ) -> None:
-    """Crawl an authorised site, store matching ads and link them into candidate profiles."""
+    """Crawl an authorised site (investigators of its case), store matching ads, minimised
+    under the authorisation's legal basis, and link them into the case's profiles."""
     context: AppContext = ctx.obj
+    access = context.access()
+    catalogue = context.catalogue()
     with crawl_progress(context.console, site) as on_progress:
         outcome = crawl_and_link(
             context.settings,
             context.session_factory,
+            access,
             authorisation_id=authorisation_id,
             site_key=site,
-            actor=context.settings.operator,
+            catalogue=catalogue,
             on_progress=on_progress,
         )
     print_crawl_summary(context.console, outcome)

@@ -15,12 +15,16 @@ from adwatch.cli.render import (
 )
 from adwatch.demo.site import running_demo_site, serve_demo_site
 from adwatch.services.crawling import crawl_and_link
-from adwatch.services.demo import point_demo_profile_at
+from adwatch.services.demo import (
+    DEMO_ADMIN,
+    DEMO_CASE,
+    DEMO_USERS,
+    ensure_demo_registry,
+    point_demo_profile_at,
+)
 from adwatch.services.profiles import list_profiles, show_profile
 from crawler.site_profile import get_site_profile
-from legal_policy.access import AccessContext
-from legal_policy.authorisation_store import NewAuthorisation, SiteRef, register_authorisation
-from legal_policy.catalogue import load_catalogue
+from legal_policy.authorisation_store import NewAuthorisation, register_authorisation
 from storage.db import upgrade_database
 
 
@@ -42,23 +46,35 @@ def demo_command(
     seed: int = typer.Option(7, help="Seed of the synthetic content."),
     ads: int = typer.Option(40, min=1, max=5000, help="Number of synthetic ads."),
 ) -> None:
-    """Migrate, serve the demo site, register a demo authorisation, crawl, link, list profiles."""
+    """Migrate, register the demo users and case DEMO-1, serve the demo site, and run the
+    job end to end as they would: authorise (demo-legal), crawl and link
+    (demo-investigator), consult the profiles (demo-analyst)."""
     context: AppContext = ctx.obj
     settings = context.settings
     console = context.console
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade_database(settings.resolved_database_url)
+    upgrade_database(settings.resolved_migration_database_url)
     console.print(f"[bold]1.[/bold] database ready ({settings.resolved_database_url})")
+    ensure_demo_registry(context.session_factory, context.via)
+    console.print(
+        f"[bold]2.[/bold] users {DEMO_ADMIN}, "
+        + ", ".join(name for name, _ in DEMO_USERS)
+        + f" and case {DEMO_CASE} registered"
+    )
     with running_demo_site(port=port, seed=seed, n_ads=ads) as base_url:
-        console.print(f"[bold]2.[/bold] synthetic demo site serving at {base_url}")
+        console.print(f"[bold]3.[/bold] synthetic demo site serving at {base_url}")
         point_demo_profile_at(settings, base_url)
-        profile = get_site_profile("demo", settings.resolved_site_profiles_dir)
+        ref = get_site_profile("demo", settings.resolved_site_profiles_dir).site_ref()
         now = datetime.now(UTC)
+        catalogue = context.catalogue()
+        context.as_user = "demo-legal"
+        legal = context.access()
         with context.session_factory.begin() as session:
             row = register_authorisation(
                 session,
+                legal,
                 NewAuthorisation(
-                    case_number="DEMO-2026-001",
+                    case_number=DEMO_CASE,
                     legal_basis="wpg-9",
                     order_reference="DEMO-ORDER (synthetic)",
                     purpose="criminal_investigation",
@@ -66,50 +82,44 @@ def demo_command(
                     dpia_reference="DEMO-DPIA",
                     valid_from=now - timedelta(minutes=1),
                     valid_until=now + timedelta(days=1),
-                    sites=(
-                        SiteRef(
-                            profile.key,
-                            profile.config.name,
-                            profile.config.base_url,
-                            profile.sha256,
-                        ),
-                    ),
+                    sites=(ref,),
                     max_pages_per_run=200,
                 ),
-                settings.operator,
-                load_catalogue(),
+                catalogue,
             )
             authorisation_id = row.id
-        console.print(f"[bold]3.[/bold] demo authorisation {authorisation_id} registered")
+        console.print(
+            f"[bold]4.[/bold] demo-legal registered authorisation {authorisation_id} "
+            f"(case {DEMO_CASE}, wpg-9, site demo pinned to {ref.profile_sha256[:12]}…)"
+        )
+        context.as_user = "demo-investigator"
+        investigator = context.access()
         with crawl_progress(console, "demo") as on_progress:
             outcome = crawl_and_link(
                 settings,
                 context.session_factory,
+                investigator,
                 authorisation_id=authorisation_id,
                 site_key="demo",
-                actor=settings.operator,
+                catalogue=catalogue,
                 on_progress=on_progress,
             )
-    console.print("[bold]4.[/bold] crawled and linked")
+    console.print("[bold]5.[/bold] demo-investigator crawled; the ads were linked in the case")
     print_crawl_summary(console, outcome)
+    context.as_user = "demo-analyst"
+    analyst = context.access("adwatch demo: show the demo's profiles")
     with context.session_factory.begin() as session:
-        profiles = list_profiles(
-            session,
-            AccessContext(settings.operator, "adwatch demo: show the demo's profiles"),
-            min_ads=2,
-        )
-    console.print("[bold]5.[/bold] candidate profiles that join two or more ads:")
+        profiles = list_profiles(session, analyst, case_number=DEMO_CASE, min_ads=2)
+    console.print("[bold]6.[/bold] demo-analyst: candidate profiles that join two or more ads:")
     print_profiles(console, profiles)
     if profiles:
         top = profiles[0].profile_id
         with context.session_factory.begin() as session:
             detail = show_profile(
-                session,
-                AccessContext(settings.operator, "adwatch demo: explain the largest profile"),
-                top,
+                session, analyst.justified("adwatch demo: explain the largest profile"), top
             )
         console.print(
-            f"[bold]6.[/bold] why the ads of profile {top} belong together "
-            f"(adwatch profiles show {top} --why -j REASON):"
+            f"[bold]7.[/bold] why the ads of profile {top} belong together "
+            f"(adwatch --as demo-analyst profiles show {top} --why -j REASON):"
         )
         print_profile_detail(console, detail, why=True)

@@ -49,10 +49,9 @@ def crawl_progress(console: Console, site_key: str) -> Iterator[ProgressCallback
 def print_crawl_summary(console: Console, outcome: CrawlAndLinkOutcome) -> None:
     """The run summary, problems included, and what linking did."""
     run = outcome.run
-    colour = "green" if run.status == "finished" else "red"
-    table = Table(
-        title=f"crawl run {run.run_id}: [{colour}]{run.status}[/{colour}]", show_header=False
-    )
+    colour = {"finished": "green", "stopped": "yellow"}.get(run.status, "red")
+    status = f"{run.status}: {run.stop_reason}" if run.stop_reason else run.status
+    table = Table(title=f"crawl run {run.run_id}: [{colour}]{status}[/{colour}]", show_header=False)
     for label, value in (
         ("pages fetched", run.pages_fetched),
         ("ads captured", run.ads_captured),
@@ -76,16 +75,33 @@ def print_crawl_summary(console: Console, outcome: CrawlAndLinkOutcome) -> None:
         for problem in run.problems:
             problems.add_row(problem["kind"], problem["url"], problem["message"])
         console.print(problems)
+    monitor = outcome.monitor
+    if monitor.crossed:
+        state = "crawls are paused until" if monitor.paused else "a legal officer should make"
+        console.print(
+            f"[bold yellow]systematic-collection monitor:[/bold yellow] thresholds crossed "
+            f"since the last review ({', '.join(monitor.crossed)}); {state} a review "
+            "(adwatch authorisation show / review)"
+        )
 
 
 def print_profiles(console: Console, profiles: Sequence[ProfileSummary]) -> None:
     """The profile list as a table."""
     table = Table(
-        "profile", "ads", "phones", "cities", "first seen", "last seen", "category", "score*"
+        "profile",
+        "case",
+        "ads",
+        "phones",
+        "cities",
+        "first seen",
+        "last seen",
+        "category*",
+        "score*",
     )
     for p in profiles:
         table.add_row(
             str(p.profile_id),
+            ", ".join(p.cases),
             str(p.ad_count),
             "\n".join(p.phones) or "—",
             ", ".join(p.cities) or "—",
@@ -98,7 +114,10 @@ def print_profiles(console: Console, profiles: Sequence[ProfileSummary]) -> None
     if not profiles:
         console.print("no candidate profiles match")
     else:
-        console.print("* indicator score: an assessment by the indicator model, not a fact")
+        console.print(
+            "* assessments, not facts: the data-subject category is an analyst's, the "
+            "indicator score the indicator model's"
+        )
 
 
 def print_profile_detail(console: Console, detail: ProfileDetail, *, why: bool) -> None:
@@ -106,8 +125,22 @@ def print_profile_detail(console: Console, detail: ProfileDetail, *, why: bool) 
     header = f"candidate profile {detail.profile_id}"
     if detail.merged_into is not None:
         header += f" (merged into profile {detail.merged_into})"
-    console.print(f"[bold]{header}[/bold] · {detail.subject_category.replace('_', ' ')}")
+    console.print(
+        f"[bold]{header}[/bold] · case {', '.join(detail.cases)} · data-subject category "
+        f"(an assessment): {detail.subject_category.replace('_', ' ')}"
+    )
+    for change in detail.category_history:
+        console.print(
+            f"  {change.at:%Y-%m-%d %H:%M} {change.by}: {change.previous.replace('_', ' ')} → "
+            f"{change.category.replace('_', ' ')} — {change.reason}",
+            highlight=False,
+        )
     console.print(f"phones: {', '.join(detail.phones) or '—'}")
+    if detail.ads_in_other_cases:
+        console.print(
+            f"[yellow]{detail.ads_in_other_cases} more ads of this profile belong to combined "
+            "cases you are not a member of; they are not shown[/yellow]"
+        )
     assessment = detail.indicator_assessment
     if detail.indicator_score is not None and assessment:
         verdict = "over" if assessment.get("over_threshold") else "under"
@@ -130,7 +163,7 @@ def print_profile_detail(console: Console, detail: ProfileDetail, *, why: bool) 
             appearance.city or "—",
             appearance.site,
             str(appearance.ad_id),
-            appearance.title,
+            appearance.title if appearance.title is not None else "(not kept)",
         )
     console.print(timeline)
     if why:

@@ -393,10 +393,32 @@ def _render_photo(key: str) -> Image.Image:
     return picture.filter(ImageFilter.GaussianBlur(0.8))
 
 
+# Photos on real ad sites often still carry the camera's metadata, location included; the
+# demo's do too (all synthetic), so that the crawler's stripping of it is exercised.
+DEMO_CAMERA = "adwatch demo camera"
+DEMO_PHOTO_COMMENT = b"synthetic adwatch demo photo"
+DEMO_GPS = {1: "N", 2: (52.0, 5.0, 7.5), 3: "E", 4: (5.0, 7.0, 1.25)}
+
+
+def _camera_metadata() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = DEMO_CAMERA  # Make
+    exif[0x0110] = "synthetic"  # Model
+    exif[0x8825] = DEMO_GPS  # GPSInfo
+    return exif.tobytes()
+
+
 def _jpeg(picture: Image.Image, quality: int) -> bytes:
     for q in (quality, quality - 15, quality - 30):
         buffer = io.BytesIO()
-        picture.save(buffer, format="JPEG", quality=q, optimize=True)
+        picture.save(
+            buffer,
+            format="JPEG",
+            quality=q,
+            optimize=True,
+            exif=_camera_metadata(),
+            comment=DEMO_PHOTO_COMMENT,
+        )
         if buffer.tell() <= _MAX_IMAGE_BYTES:
             break
     return buffer.getvalue()

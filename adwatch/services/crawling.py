@@ -1,4 +1,4 @@
-"""A crawl run followed by linking its new ads into profiles."""
+"""A crawl run followed by linking its new ads into profiles, inside the run's case."""
 
 from __future__ import annotations
 
@@ -9,34 +9,50 @@ from sqlalchemy.orm import Session, sessionmaker
 from adwatch.services.linking import LinkOutcome, link_unlinked_ads
 from adwatch.settings import Settings
 from crawler.run_control import ProgressCallback, RunOutcome, start_crawl_run
+from legal_policy.access import AccessContext
+from legal_policy.authorisation_store import get_authorisation
+from legal_policy.catalogue import LegalBasisCatalogue
+from legal_policy.monitor import MonitorStatus, apply_monitor
+from storage.types import utcnow
 
 
 @dataclass(frozen=True, slots=True)
 class CrawlAndLinkOutcome:
-    """The run's outcome and what linking its ads changed."""
+    """The run's outcome, what linking its ads changed, and the monitor afterwards."""
 
     run: RunOutcome
     linking: LinkOutcome
+    monitor: MonitorStatus
 
 
 def crawl_and_link(
     settings: Settings,
     session_factory: sessionmaker[Session],
+    access: AccessContext,
     *,
     authorisation_id: int,
     site_key: str,
-    actor: str,
+    catalogue: LegalBasisCatalogue,
     on_progress: ProgressCallback | None = None,
 ) -> CrawlAndLinkOutcome:
-    """Crawl one authorised site, then link the newly captured ads into candidate profiles."""
+    """Crawl one authorised site as an investigator of its case, then link the newly
+    captured ads into the case's candidate profiles and update the collection monitor."""
     run = start_crawl_run(
         settings,
         session_factory,
+        access,
         authorisation_id=authorisation_id,
         site_key=site_key,
-        actor=actor,
+        catalogue=catalogue,
         on_progress=on_progress,
     )
     with session_factory.begin() as session:
-        linking = link_unlinked_ads(session, actor, default_region=settings.default_phone_region)
-    return CrawlAndLinkOutcome(run, linking)
+        case_id = get_authorisation(session, authorisation_id).case_id
+        linking = link_unlinked_ads(
+            session, access, [case_id], default_region=settings.default_phone_region
+        )
+    with session_factory.begin() as session:
+        monitor = apply_monitor(
+            session, get_authorisation(session, authorisation_id), catalogue.monitor, utcnow()
+        )
+    return CrawlAndLinkOutcome(run, linking, monitor)

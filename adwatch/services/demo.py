@@ -1,12 +1,26 @@
-"""Pointing the bundled ``demo`` site profile at wherever the demo site runs."""
+"""The demo: its registry (users, case) and the bundled ``demo`` site profile pointed at
+wherever the demo site runs."""
 
 from __future__ import annotations
 
 from importlib import resources
 
 import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from adwatch.settings import Settings
+from legal_policy.errors import AccessDenied
+from legal_policy.registry import (
+    add_case,
+    add_member,
+    add_user,
+    bootstrap_administrator,
+    get_case,
+    load_access,
+    registry_is_empty,
+)
+from storage.models import Case, CaseMember, User
 
 DEMO_OVERRIDE_MARKER = "# written by adwatch for a demo site on another port"
 
@@ -25,3 +39,41 @@ def point_demo_profile_at(settings: Settings, base_url: str) -> None:
     target.write_text(
         DEMO_OVERRIDE_MARKER + "\n" + yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
     )
+
+
+DEMO_CASE = "DEMO-1"
+DEMO_ADMIN = "demo-admin"
+DEMO_USERS = (
+    ("demo-investigator", "investigator"),
+    ("demo-analyst", "analyst"),
+    ("demo-legal", "legal-officer"),
+)
+
+
+def ensure_demo_registry(session_factory: sessionmaker[Session], via: str) -> None:
+    """Register the demo's users and case (idempotent; every change audited).
+
+    An empty registry is bootstrapped with ``demo-admin``; a registry that has other users
+    but no ``demo-admin`` belongs to someone else and is refused.
+    """
+    with session_factory.begin() as session:
+        if registry_is_empty(session):
+            bootstrap_administrator(session, DEMO_ADMIN, via)
+        elif session.scalar(select(User.id).where(User.name == DEMO_ADMIN)) is None:
+            raise AccessDenied(
+                "this data directory already has users, and none is demo-admin: run the demo "
+                "in a data directory of its own (ADWATCH_DATA_DIR)"
+            )
+    with session_factory() as session:
+        admin = load_access(session, DEMO_ADMIN, via=via)
+    with session_factory.begin() as session:
+        for name, role in DEMO_USERS:
+            if session.scalar(select(User.id).where(User.name == name)) is None:
+                add_user(session, admin, name, role)
+        if session.scalar(select(Case.id).where(Case.number == DEMO_CASE)) is None:
+            add_case(session, admin, DEMO_CASE, "synthetic demo case")
+        case = get_case(session, DEMO_CASE)
+        for name in ("demo-investigator", "demo-analyst"):
+            user_id = session.scalar(select(User.id).where(User.name == name))
+            if session.get(CaseMember, (case.id, user_id)) is None:
+                add_member(session, admin, DEMO_CASE, name)

@@ -1,9 +1,13 @@
-"""Linking newly captured ads into candidate profiles in the database.
+"""Linking captured ads into candidate profiles in the database, inside their case.
 
-The stored ads are loaded into the matching engine with the profiles they already have
-(no re-linking); only the new ads are linked, and only the profiles they touch are
-re-evaluated. Memberships, profile events and indicator scores are written back in the
-caller's transaction, and the change is audited.
+Ads are linked only with ads of the same linking scope: their own case, and the cases it
+is combined with (``legal_policy.registry.linking_scopes``). For each scope the stored ads
+are loaded into a matching engine with the profiles they already have (no re-linking);
+only the new ads are linked, and only the profiles they touch are re-evaluated. When what
+may be linked changes (cases combined or separated, ads purged) a scope is re-linked from
+scratch with ``relink_cases``, keeping profile ids where profiles live on. Memberships,
+profile events and indicator scores are written back in the caller's transaction, and the
+change is audited.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adwatch.services.scoring import score_profiles
-from legal_policy.audit import AuditEvent
+from legal_policy.access import AccessContext
 from legal_policy.audit_log import record_event
+from legal_policy.registry import case_ref, linking_scopes
+from legal_policy.roles import Permission
 from matching.engine import BatchResult, MatchConfig, MatchingEngine
 from matching.features import build_features
 from matching.indicators import IndicatorModel, load_indicator_model
@@ -27,6 +33,8 @@ from storage.models import (
     AdImage,
     AdPhone,
     CandidateProfile,
+    Case,
+    IdCounter,
     Phone,
     ProfileEventRecord,
     ProfileMembership,
@@ -44,25 +52,44 @@ class LinkOutcome:
     profiles_grown: int
     profiles_merged: int
     profiles_split: int = 0
+    ads_moved: int = 0
+
+    def __add__(self, other: LinkOutcome) -> LinkOutcome:
+        return LinkOutcome(
+            self.ads_linked + other.ads_linked,
+            self.profiles_created + other.profiles_created,
+            self.profiles_grown + other.profiles_grown,
+            self.profiles_merged + other.profiles_merged,
+            self.profiles_split + other.profiles_split,
+            self.ads_moved + other.ads_moved,
+        )
 
 
-def load_ad_inputs(session: Session, ad_ids: Iterable[int] | None = None) -> list[AdInput]:
-    """Stored ads as matcher input (images as their stored perceptual hashes)."""
-    query = select(Ad.id, Site.key, Ad.url, Ad.city, Ad.posted_at, Ad.title, Ad.text).join(
-        Site, Site.id == Ad.site_id
-    )
-    image_query = select(AdImage.ad_id, AdImage.phash, AdImage.phash_variants).order_by(
-        AdImage.ad_id, AdImage.position
-    )
-    if ad_ids is not None:
-        wanted = list(ad_ids)
-        query = query.where(Ad.id.in_(wanted))
-        image_query = image_query.where(AdImage.ad_id.in_(wanted))
+NOTHING = LinkOutcome(0, 0, 0, 0)
+
+
+def load_ad_inputs(session: Session, case_ids: Iterable[int]) -> list[AdInput]:
+    """Stored ads of some cases as matcher input (images as their stored perceptual hashes).
+
+    A field the legal basis dropped is stored as NULL and reaches the matcher empty.
+    """
+    wanted = list(case_ids)
     images: dict[int, list[ImageFingerprint]] = defaultdict(list)
-    for ad_id, phash, variants in session.execute(image_query):
+    for ad_id, phash, variants in session.execute(
+        select(AdImage.ad_id, AdImage.phash, AdImage.phash_variants)
+        .join(Ad, Ad.id == AdImage.ad_id)
+        .where(Ad.case_id.in_(wanted))
+        .order_by(AdImage.ad_id, AdImage.position)
+    ):
         images[ad_id].append(
             ImageFingerprint(int(phash, 16), tuple(int(v, 16) for v in variants or ()))
         )
+    query = (
+        select(Ad.id, Site.key, Ad.url, Ad.city, Ad.posted_at, Ad.title, Ad.text)
+        .join(Site, Site.id == Ad.site_id)
+        .where(Ad.case_id.in_(wanted))
+        .order_by(Ad.id)
+    )
     return [
         AdInput(
             ad_id=str(ad_id),
@@ -70,20 +97,29 @@ def load_ad_inputs(session: Session, ad_ids: Iterable[int] | None = None) -> lis
             url=url,
             city=city,
             posted_at=posted_at,
-            title=title,
-            text=text,
+            title=title or "",
+            text=text or "",
             images=tuple(images.get(ad_id, ())),
         )
-        for ad_id, site, url, city, posted_at, title, text in session.execute(query.order_by(Ad.id))
+        for ad_id, site, url, city, posted_at, title, text in session.execute(query)
     ]
 
 
-def stored_phones(session: Session) -> dict[str, tuple[str, ...]]:
-    """The E.164 numbers the crawler stored for each ad, keyed by the ad id as text."""
-    phones: dict[str, list[str]] = defaultdict(list)
+def stored_phones(session: Session, case_ids: Iterable[int]) -> dict[str, tuple[str, ...]]:
+    """The numbers the crawler stored for each ad of some cases (E.164 or a pseudonym).
+
+    Every ad gets an entry, empty when none was stored: the stored numbers are the ones
+    the legal basis let adwatch keep, so text is never searched for more.
+    """
+    wanted = list(case_ids)
+    phones: dict[str, list[str]] = {
+        str(ad_id): [] for ad_id in session.scalars(select(Ad.id).where(Ad.case_id.in_(wanted)))
+    }
     for ad_id, e164 in session.execute(
         select(AdPhone.ad_id, Phone.e164)
         .join(Phone, Phone.id == AdPhone.phone_id)
+        .join(Ad, Ad.id == AdPhone.ad_id)
+        .where(Ad.case_id.in_(wanted))
         .order_by(AdPhone.ad_id, Phone.e164)
     ):
         phones[str(ad_id)].append(e164)
@@ -92,57 +128,181 @@ def stored_phones(session: Session) -> dict[str, tuple[str, ...]]:
 
 def link_unlinked_ads(
     session: Session,
-    actor: str,
+    access: AccessContext,
+    case_ids: Iterable[int],
     *,
     default_region: str = "NL",
     config: MatchConfig | None = None,
     indicator_model: IndicatorModel | None = None,
 ) -> LinkOutcome:
-    """Link every ad without a profile; existing profiles grow, merge or split as needed."""
-    memberships = {
-        str(ad_id): profile_id
-        for ad_id, profile_id in session.execute(
-            select(ProfileMembership.ad_id, ProfileMembership.profile_id)
+    """Link every ad of the given cases that has no profile yet, inside its linking scope.
+
+    Linking follows a crawl: the user must be allowed to crawl for each case.
+    """
+    cases = _cases(session, case_ids)
+    for case in cases.values():
+        access.require(Permission.START_CRAWL, case_ref(case))
+    scopes = {scope for scope in linking_scopes(session, cases).values()}
+    outcome = NOTHING
+    model = indicator_model or load_indicator_model()
+    for scope in sorted(scopes, key=sorted):
+        outcome += _link_scope(session, access, scope, default_region, config, model)
+    return outcome
+
+
+def relink_cases(
+    session: Session,
+    access: AccessContext,
+    case_ids: Iterable[int],
+    reason: str,
+    *,
+    permission: Permission,
+    default_region: str = "NL",
+    config: MatchConfig | None = None,
+    indicator_model: IndicatorModel | None = None,
+) -> LinkOutcome:
+    """Re-link the linking scopes of the given cases from scratch (after a combination, its
+    reversal or a purge). Profile ids are kept where profiles live on; a profile id is
+    never held by two scopes. ``permission`` is what entitles the user to cause this."""
+    access.require(permission)
+    cases = _cases(session, case_ids)
+    scopes = sorted({scope for scope in linking_scopes(session, cases).values()}, key=sorted)
+    model = indicator_model or load_indicator_model()
+    taken: set[int] = set()
+    outcome = NOTHING
+    for scope in scopes:
+        linked = _memberships(session, scope)
+        if not linked:
+            continue
+        inputs = [ad for ad in load_ad_inputs(session, scope) if ad.ad_id in linked]
+        features = build_features(
+            inputs, default_region=default_region, known_phones=stored_phones(session, scope)
         )
-    }
-    inputs = load_ad_inputs(session)
-    unlinked = [ad for ad in inputs if ad.ad_id not in memberships]
+        engine = MatchingEngine(config, first_profile_id=_next_profile_id(session))
+        engine.load(features, linked)
+        result = engine.relink_all(reason, taken_ids=taken)
+        taken.update(m.profile_id for m in result.memberships)
+        _store(session, result)
+        score_profiles(session, {m.profile_id for m in result.memberships}, model)
+        scope_outcome = _outcome(result, ads_linked=0)
+        moved = sum(1 for m in result.memberships if linked[m.ad_id] != m.profile_id)
+        scope_outcome = LinkOutcome(
+            0,
+            scope_outcome.profiles_created,
+            scope_outcome.profiles_grown,
+            scope_outcome.profiles_merged,
+            scope_outcome.profiles_split,
+            moved,
+        )
+        _audit(session, access, "profiles.relinked", scope, scope_outcome, reason=reason)
+        outcome += scope_outcome
+    return outcome
+
+
+def _link_scope(
+    session: Session,
+    access: AccessContext,
+    scope: frozenset[int],
+    default_region: str,
+    config: MatchConfig | None,
+    model: IndicatorModel,
+) -> LinkOutcome:
+    linked = _memberships(session, scope)
+    inputs = load_ad_inputs(session, scope)
+    unlinked = [ad for ad in inputs if ad.ad_id not in linked]
     if not unlinked:
-        return LinkOutcome(0, 0, 0, 0)
+        return NOTHING
     features = build_features(
-        inputs, default_region=default_region, known_phones=stored_phones(session)
+        inputs, default_region=default_region, known_phones=stored_phones(session, scope)
     )
-    highest = session.scalar(select(func.max(CandidateProfile.id))) or 0
-    engine = MatchingEngine(config, first_profile_id=highest + 1)
-    engine.load([f for f in features if f.ad_id in memberships], memberships)
-    result = engine.add([f for f in features if f.ad_id not in memberships])
+    engine = MatchingEngine(config, first_profile_id=_next_profile_id(session))
+    engine.load([f for f in features if f.ad_id in linked], linked)
+    result = engine.add([f for f in features if f.ad_id not in linked])
     _store(session, result)
-    touched = {m.profile_id for m in result.memberships}
-    score_profiles(session, touched, indicator_model or load_indicator_model())
-    outcome = LinkOutcome(
-        ads_linked=len(unlinked),
+    score_profiles(session, {m.profile_id for m in result.memberships}, model)
+    outcome = _outcome(result, ads_linked=len(unlinked))
+    _audit(session, access, "profiles.linked", scope, outcome)
+    return outcome
+
+
+def _outcome(result: BatchResult, *, ads_linked: int) -> LinkOutcome:
+    return LinkOutcome(
+        ads_linked=ads_linked,
         profiles_created=result.count("created"),
         profiles_grown=result.count("grown"),
         profiles_merged=result.count("merged"),
         profiles_split=result.count("split"),
     )
+
+
+def _audit(
+    session: Session,
+    access: AccessContext,
+    action: str,
+    scope: frozenset[int],
+    outcome: LinkOutcome,
+    *,
+    reason: str | None = None,
+) -> None:
+    numbers = session.scalars(select(Case.number).where(Case.id.in_(scope))).all()
     record_event(
         session,
-        AuditEvent(
-            action="profiles.linked",
-            actor=actor,
-            subject="profiles",
+        access.event(
+            action,
+            "profiles",
             properties={
                 "ads_linked": outcome.ads_linked,
+                "ads_moved": outcome.ads_moved,
                 "profiles_created": outcome.profiles_created,
                 "profiles_grown": outcome.profiles_grown,
                 "profiles_merged": outcome.profiles_merged,
                 "profiles_split": outcome.profiles_split,
                 "method": "matching.engine",
             },
+            cases=numbers,
+            justification=reason,
         ),
     )
-    return outcome
+
+
+def _cases(session: Session, case_ids: Iterable[int]) -> dict[int, Case]:
+    wanted = set(case_ids)
+    return {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(wanted)))}
+
+
+def _memberships(session: Session, scope: frozenset[int]) -> dict[str, int]:
+    return {
+        str(ad_id): profile_id
+        for ad_id, profile_id in session.execute(
+            select(ProfileMembership.ad_id, ProfileMembership.profile_id)
+            .join(Ad, Ad.id == ProfileMembership.ad_id)
+            .where(Ad.case_id.in_(scope))
+        )
+    }
+
+
+PROFILE_IDS = "candidate_profiles"
+
+
+def _next_profile_id(session: Session) -> int:
+    """The next never-used profile id (ids of purged profiles are not given out again).
+
+    The counter row is locked until the transaction ends, so two linking transactions
+    (crawls of two cases at once) cannot hand out the same id.
+    """
+    counter = session.get(IdCounter, PROFILE_IDS, with_for_update=True)
+    highest = session.scalar(select(func.max(CandidateProfile.id))) or 0
+    return max(counter.next_value if counter is not None else 1, highest + 1)
+
+
+def _advance_profile_ids(session: Session, used: set[int]) -> None:
+    if not used:
+        return
+    counter = session.get(IdCounter, PROFILE_IDS, with_for_update=True)
+    if counter is None:
+        session.add(IdCounter(name=PROFILE_IDS, next_value=max(used) + 1))
+    elif counter.next_value <= max(used):
+        counter.next_value = max(used) + 1
 
 
 def _store(session: Session, result: BatchResult) -> None:
@@ -153,15 +313,17 @@ def _store(session: Session, result: BatchResult) -> None:
     )
     for profile_id in sorted(needed - existing):
         session.add(CandidateProfile(id=profile_id, created_at=now, updated_at=now))
+    _advance_profile_ids(session, needed)
     session.flush()
-    stored = {
-        m.ad_id: m
-        for m in session.scalars(
+    stored: dict[int, ProfileMembership] = {}
+    ad_ids = [int(m.ad_id) for m in result.memberships]
+    for start in range(0, len(ad_ids), 500):
+        for row in session.scalars(
             select(ProfileMembership).where(
-                ProfileMembership.ad_id.in_([int(m.ad_id) for m in result.memberships])
+                ProfileMembership.ad_id.in_(ad_ids[start : start + 500])
             )
-        )
-    }
+        ):
+            stored[row.ad_id] = row
     for membership in result.memberships:
         evidence = [item.as_dict() for item in membership.evidence]
         row = stored.get(int(membership.ad_id))
@@ -193,8 +355,11 @@ def _store(session: Session, result: BatchResult) -> None:
             if absorbed is not None:
                 absorbed.merged_into_id = event.profile_id
                 absorbed.updated_at = now
+    holding = {m.profile_id for m in result.memberships}
     for profile_id in needed:
         profile = session.get(CandidateProfile, profile_id)
         if profile is not None:
             profile.updated_at = now
+            if profile_id in holding:  # a profile that holds ads again is nobody's part
+                profile.merged_into_id = None
     session.flush()

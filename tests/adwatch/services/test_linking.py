@@ -6,128 +6,35 @@ matching engine over them. Phone numbers are from fiction ranges.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import select
+import pytest
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adwatch.services.linking import link_unlinked_ads
+from adwatch.services.combination import combine_and_relink, separate_and_relink
 from adwatch.services.profiles import show_profile
-from legal_policy.access import AccessContext
 from legal_policy.audit_log import verify_stored_chain
-from legal_policy.authorisation_store import NewAuthorisation, SiteRef, register_authorisation
-from legal_policy.catalogue import load_catalogue
+from legal_policy.errors import AccessDenied, InvalidRegistryChange
 from storage.models import (
     Ad,
-    AdImage,
-    AdPhone,
     AuditEntry,
     CandidateProfile,
-    CrawlRun,
-    Phone,
     ProfileEventRecord,
     ProfileMembership,
 )
+from tests.conftest import People
+from tests.support import Store
 
-START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 PHOTO = 0x8F3A5C219D04E7B6
 
 
-class Store:
-    """Writes ads the way the crawler's snapshot pipeline does."""
-
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
-        self.session_factory = session_factory
-        now = datetime.now(UTC)
-        with session_factory.begin() as session:
-            authorisation = register_authorisation(
-                session,
-                NewAuthorisation(
-                    case_number="TEST-2",
-                    legal_basis="wpg-9",
-                    order_reference="ORDER-T2",
-                    purpose="criminal_investigation",
-                    officer="test officer",
-                    dpia_reference="DPIA-T2",
-                    valid_from=now - timedelta(hours=1),
-                    valid_until=now + timedelta(days=1),
-                    sites=(SiteRef("demo", "Demo", "http://127.0.0.1:8765", "0" * 64),),
-                ),
-                "legal officer",
-                load_catalogue(),
-            )
-            site_id = authorisation.sites[0].id
-            run = CrawlRun(
-                authorisation_id=authorisation.id,
-                site_id=site_id,
-                started_by="tester",
-                software_version="test",
-                profile_sha256="0" * 64,
-            )
-            session.add(run)
-            session.flush()
-            self.ids = (authorisation.id, site_id, run.id)
-        self.count = 0
-
-    def ad(
-        self, city: str, text: str, phones: tuple[str, ...] = (), photo: int | None = None
-    ) -> int:
-        authorisation_id, site_id, run_id = self.ids
-        self.count += 1
-        with self.session_factory.begin() as session:
-            ad = Ad(
-                site_id=site_id,
-                run_id=run_id,
-                authorisation_id=authorisation_id,
-                url=f"http://127.0.0.1:8765/ad/{self.count}",
-                title=f"Nieuw in {city}",
-                text=text,
-                city=city,
-                posted_at=START + timedelta(days=self.count),
-                raw_sha256="1" * 64,
-                content_sha256=f"{self.count:064d}",
-            )
-            if photo is not None:
-                ad.images.append(
-                    AdImage(
-                        position=0,
-                        url="http://127.0.0.1:8765/img/1.jpg",
-                        blob_sha256="2" * 64,
-                        phash=f"{photo:016x}",
-                        phash_variants=[],
-                        width=640,
-                        height=480,
-                    )
-                )
-            for e164 in phones:
-                phone = session.scalar(select(Phone).where(Phone.e164 == e164))
-                if phone is None:
-                    phone = Phone(e164=e164, region="GB")
-                    session.add(phone)
-                    session.flush()
-                ad.phone_links.append(AdPhone(phone_id=phone.id, raw=e164))
-            session.add(ad)
-            session.flush()
-            return ad.id
-
-    def profile_of(self, ad_id: int) -> int:
-        with self.session_factory() as session:
-            profile_id = session.scalar(
-                select(ProfileMembership.profile_id).where(ProfileMembership.ad_id == ad_id)
-            )
-            assert profile_id is not None
-            return profile_id
-
-
-def link(session_factory: sessionmaker[Session]):  # type: ignore[no-untyped-def]
-    with session_factory.begin() as session:
-        return link_unlinked_ads(session, "tester")
-
-
 def test_incremental_linking_keeps_ids_merges_with_reason_and_explains(
-    session_factory: sessionmaker[Session],
+    session_factory: sessionmaker[Session], people: People
 ) -> None:
-    store = Store(session_factory)
+    store = Store(session_factory, people.legal)
+
+    def link(_: object):  # type: ignore[no-untyped-def]
+        return store.link(people.investigator)
+
     first = store.ad("Utrecht", "Alleen deze week in Utrecht.", ("+442079460101",))
     second = store.ad("Breda", "Nu in Breda, bel snel.", ("+442079460101",))
     other = store.ad("Zwolle", "Rustig en discreet.", ("+442079460202",), photo=PHOTO)
@@ -160,7 +67,7 @@ def test_incremental_linking_keeps_ids_merges_with_reason_and_explains(
         assert f"profile {other_profile} merged into {profile}" in event.reason
 
     with session_factory.begin() as session:
-        detail = show_profile(session, AccessContext("analyst", "case TEST-2 review"), profile)
+        detail = show_profile(session, people.analyst, profile)
     assert [a.city for a in detail.timeline] == [
         "Utrecht", "Breda", "Zwolle", "Arnhem", "Assen", "Venlo"
     ]  # fmt: skip
@@ -177,11 +84,83 @@ def test_incremental_linking_keeps_ids_merges_with_reason_and_explains(
         assert "profile.consulted" in actions
 
 
-def test_linking_with_nothing_new_changes_nothing(session_factory: sessionmaker[Session]) -> None:
-    store = Store(session_factory)
+def test_linking_with_nothing_new_changes_nothing(
+    session_factory: sessionmaker[Session], people: People
+) -> None:
+    store = Store(session_factory, people.legal)
     store.ad("Utrecht", "Alleen deze week.", ("+442079460101",))
-    link(session_factory)
-    outcome = link(session_factory)
+    store.link(people.investigator)
+    outcome = store.link(people.investigator)
     assert outcome.ads_linked == 0
     with session_factory() as session:
         assert len(session.scalars(select(CandidateProfile)).all()) == 1
+
+
+def _profiles_spanning_cases(session_factory: sessionmaker[Session]) -> int:
+    with session_factory() as session:
+        rows = session.execute(
+            select(ProfileMembership.profile_id, func.count(distinct(Ad.case_id)))
+            .join(Ad, Ad.id == ProfileMembership.ad_id)
+            .group_by(ProfileMembership.profile_id)
+            .having(func.count(distinct(Ad.case_id)) > 1)
+        ).all()
+    return len(rows)
+
+
+def test_ads_of_two_cases_never_share_a_profile_until_combined_and_again_after_separation(
+    session_factory: sessionmaker[Session], people: People
+) -> None:
+    first = Store(session_factory, people.legal, "CASE-1")
+    second = Store(session_factory, people.legal, "CASE-2")
+    shared = "+442079460333"
+    a1 = first.ad("Utrecht", "Alleen deze week.", (shared,))
+    a2 = first.ad("Breda", "Nu in Breda.", (shared,))
+    b1 = second.ad("Zwolle", "Rustig en discreet.", (shared,), photo=PHOTO)
+    b2 = second.ad("Assen", "Nieuwe foto's.", (), photo=PHOTO ^ 0b11)
+    first.link(people.investigator)
+    second.link(people("other-investigator"))
+    # The same number in both cases: still two profiles, one per case.
+    assert first.profile_of(a1) == first.profile_of(a2)
+    assert second.profile_of(b1) == second.profile_of(b2)
+    assert first.profile_of(a1) != second.profile_of(b1)
+    assert _profiles_spanning_cases(session_factory) == 0
+
+    # Only a legal officer combines, with a reason.
+    with pytest.raises(AccessDenied), session_factory.begin() as session:
+        combine_and_relink(session, people.analyst, "CASE-1", "CASE-2", "overlap", "NL")
+    with pytest.raises(InvalidRegistryChange, match="reason"), session_factory.begin() as session:
+        combine_and_relink(session, people.legal, "CASE-1", "CASE-2", " ", "NL")
+    with session_factory.begin() as session:
+        outcome = combine_and_relink(
+            session, people.legal, "CASE-1", "CASE-2", "same phone in both cases", "NL"
+        )
+    assert outcome.profiles_merged == 1
+    kept = first.profile_of(a1)
+    assert {first.profile_of(a) for a in (a1, a2)} | {second.profile_of(b) for b in (b1, b2)} == {
+        kept
+    }
+    # New ads of either case now link across the combination.
+    b3 = second.ad("Venlo", "Terug in Venlo.", (shared,))
+    second.link(people("other-investigator"))
+    assert second.profile_of(b3) == kept
+    # An analyst of CASE-1 sees the profile with CASE-1's ads only, and is told of the rest.
+    with session_factory.begin() as session:
+        detail = show_profile(session, people.analyst, kept)
+    assert {a.ad_id for a in detail.timeline} == {a1, a2}
+    assert detail.ads_in_other_cases == 3
+
+    with session_factory.begin() as session:
+        separate_and_relink(session, people.legal, "CASE-1", "CASE-2", "overlap resolved", "NL")
+    assert _profiles_spanning_cases(session_factory) == 0
+    assert first.profile_of(a1) == first.profile_of(a2) == kept
+    assert len({second.profile_of(b) for b in (b1, b2, b3)}) == 1
+    assert second.profile_of(b1) != kept
+    with session_factory() as session:
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)).all()
+        assert "combination" in actions and "combination.reversed" in actions
+        assert actions.count("profiles.relinked") >= 3
+        split = session.scalars(
+            select(ProfileEventRecord.reason).where(ProfileEventRecord.kind == "split")
+        ).all()
+        assert any("separated again: overlap resolved" in reason for reason in split)
+        assert verify_stored_chain(session).ok
