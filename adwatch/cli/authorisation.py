@@ -59,8 +59,11 @@ def add(
     max_pages_per_run: int = typer.Option(500, min=1, help="Page budget of one crawl run."),
     max_runs_per_day: int = typer.Option(4, min=1, help="Crawl runs allowed per day."),
 ) -> None:
-    """Register an authorisation (legal officers). Each site is pinned to its profile as it
-    reads now: its SHA-256 and the origins it allows."""
+    """Register an authorisation (legal officers).
+
+    Each site is pinned to its profile as it reads now: its SHA-256 and the origins it
+    allows.
+    """
     context: AppContext = ctx.obj
     access = context.access()
     start = _parse_time(valid_from, "--valid-from") or datetime.now(UTC)
@@ -215,8 +218,11 @@ def amend(
     site: str = typer.Option(..., "--site", help="Site profile key to review as it reads now."),
     reason: str = typer.Option(..., help="What was reviewed (written to the audit log)."),
 ) -> None:
-    """Record a review of a site profile as it is now (its hash and origins), e.g. after
-    the site moved; adds the site when the authorisation did not name it."""
+    """Record a legal officer's review of a site profile as it is now.
+
+    Pins its hash and origins (e.g. after the site moved); adds the site when the
+    authorisation did not name it.
+    """
     context: AppContext = ctx.obj
     access = context.access()
     ref = get_site_profile(site, context.settings.resolved_site_profiles_dir).site_ref()

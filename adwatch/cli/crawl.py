@@ -14,8 +14,10 @@ def crawl_command(
     authorisation_id: int = typer.Option(..., "--authorisation", help="Authorisation id."),
     site: str = typer.Option(..., help="Site profile key; the authorisation must name it."),
 ) -> None:
-    """Crawl an authorised site (investigators of its case), store matching ads, minimised
-    under the authorisation's legal basis, and link them into the case's profiles."""
+    """Crawl an authorised site and link its ads into the case's profiles (investigators).
+
+    Ads are minimised under the authorisation's legal basis before they are stored.
+    """
     context: AppContext = ctx.obj
     access = context.access()
     catalogue = context.catalogue()

@@ -46,9 +46,12 @@ def demo_command(
     seed: int = typer.Option(7, help="Seed of the synthetic content."),
     ads: int = typer.Option(40, min=1, max=5000, help="Number of synthetic ads."),
 ) -> None:
-    """Migrate, register the demo users and case DEMO-1, serve the demo site, and run the
-    job end to end as they would: authorise (demo-legal), crawl and link
-    (demo-investigator), consult the profiles (demo-analyst)."""
+    """Run the whole job on the synthetic demo site, as the four demo users.
+
+    Migrates, registers the demo users and case DEMO-1, serves the demo site, then
+    authorises (demo-legal), crawls and links (demo-investigator) and consults the
+    profiles (demo-analyst).
+    """
     context: AppContext = ctx.obj
     settings = context.settings
     console = context.console

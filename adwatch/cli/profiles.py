@@ -76,8 +76,10 @@ def set_category(
     category: str = typer.Argument(..., help=f"One of: {', '.join(SUBJECT_CATEGORIES)}."),
     reason: str = typer.Option(..., help="Why you assess it so (written to the audit log)."),
 ) -> None:
-    """Assess who a profile is about (LED art. 6 data-subject category); an assessment, not a
-    fact: every change is kept with its reason."""
+    """Assess who a profile is about (its LED art. 6 data-subject category).
+
+    An assessment, not a fact: every change is kept with its reason and audited.
+    """
     context: AppContext = ctx.obj
     access = context.access()
     with context.session_factory.begin() as session:
@@ -97,8 +99,11 @@ def export(
     profile_ids: list[int] = typer.Option([], "--profile", help="A profile id; repeatable."),
     case: str | None = typer.Option(None, "--case", help="Every profile of this case."),
 ) -> None:
-    """Export profiles with their ads (your cases only) as JSON lines; audited as a
-    disclosure with its recipient. The file appears only once the export is recorded."""
+    """Export profiles with their ads (your cases only) as JSON lines.
+
+    Audited as a disclosure with its recipient; the file appears only once the export is
+    recorded.
+    """
     context: AppContext = ctx.obj
     if not profile_ids and case is None:
         raise InvalidAssessment("name what to export: --profile ID (repeatable) or --case CASE")
@@ -157,7 +162,7 @@ def ad_show(
         ("legal basis", ad.legal_basis),
         ("kept until", ad.expires_at.isoformat()),
         ("raw page", ad.raw_sha256 or "(not kept)"),
-        ("minimisation", ", ".join(f"{k}={v}" for k, v in ad.minimisation.items()) or "—"),
+        ("minimisation", _describe_minimisation(ad.minimisation)),
     ):
         table.add_row(label, value)
     context.console.print(table, highlight=False)
@@ -205,3 +210,13 @@ def ad_search(
         )
     context.console.print(table)
     context.console.print(f"{len(hits)} ads")
+
+
+def _describe_minimisation(record: dict[str, object]) -> str:
+    """The legal basis's rules as applied, and what they removed (names and counts)."""
+    rules = record.get("rules") or {}
+    applied = ", ".join(f"{field} {rule}" for field, rule in dict(rules).items())  # type: ignore[call-overload]
+    dropped = ", ".join(record.get("dropped") or []) or "nothing"  # type: ignore[arg-type]
+    counts = record.get("counts") or {}
+    removed = ", ".join(f"{name}: {count}" for name, count in dict(counts).items() if count)  # type: ignore[call-overload]
+    return f"rules: {applied or '—'}\ndropped: {dropped}\nremoved: {removed or 'nothing'}"

@@ -75,8 +75,11 @@ def purge_command(
     ),
     reason: str | None = typer.Option(None, help="Why (required with --case; audited)."),
 ) -> None:
-    """Delete what has outlived its legal basis (rows, images, profiles left empty, blobs no
-    longer used, run logs) and leave a deletion receipt in the audit log (legal officers)."""
+    """Delete what has outlived its legal basis, with a receipt (legal officers).
+
+    Rows, images, profiles left empty, blobs no longer used and run logs go; the audit
+    log gets a deletion receipt (counts and digests, never content).
+    """
     context: AppContext = ctx.obj
     access = context.access()
     settings = context.settings

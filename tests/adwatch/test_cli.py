@@ -156,7 +156,7 @@ def test_authorisation_add_list_show_amend_revoke_and_refused_crawl(
 
 
 def test_crawl_prints_summary_with_problems_and_profiles_join_shared_phones(
-    registry: Cli, settings: Settings
+    registry: Cli, settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
     with running_demo_site(port=0, seed=3, n_ads=16, faults=True) as base_url:
         point_demo_profile_at(settings, base_url)
@@ -172,6 +172,37 @@ def test_crawl_prints_summary_with_problems_and_profiles_join_shared_phones(
     assert code == 0 and "no candidate profiles" in out
     code, out, _ = registry.as_("inv", "runs", "list")
     assert code == 0 and "finished" in out
+    code, out, _ = registry.as_("ana", "ads", "show", "1", "-j", "case review")
+    assert code == 0 and "2026-017" in out
+
+    # An analyst of another case sees none of it, through any command; each try audited.
+    attempts = (
+        ("profiles", "show", "1", "-j", "peek"),
+        ("ads", "show", "1", "-j", "peek"),
+        ("ads", "search", "--case", "2026-017", "--text", "a", "-j", "peek"),
+        ("profiles", "list", "--case", "2026-017", "-j", "peek"),
+        (
+            "profiles",
+            "export",
+            "--profile",
+            "1",
+            "-o",
+            "x.jsonl",
+            "-j",
+            "peek",
+            "--recipient",
+            "prosecutor",
+        ),
+        ("profiles", "set-category", "1", "suspect", "--reason", "not my case"),
+    )
+    before = len(refusals(session_factory))
+    for argv in attempts:
+        code, out, _ = registry.as_("ana2", *argv)
+        assert code == 2 and "2026-017" not in out, (argv, out)
+    refused = refusals(session_factory)[before:]
+    assert [entry.actor for entry in refused] == ["ana2"] * len(attempts)
+    assert all(entry.cases == "|2026-017|" for entry in refused)
+    assert not Path("x.jsonl").exists()
 
 
 def test_a_retired_or_misspelt_setting_is_refused(tmp_path: Path) -> None:
