@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crawler.config import CrawlerConfig
+
 ENV_PREFIX = "ADWATCH_"
 # Settings that were retired, and what replaced them.
 RETIRED = {
@@ -108,6 +110,20 @@ class Settings(BaseSettings):
     def resolved_audit_checkpoint_file(self) -> Path:
         """The audit checkpoint file."""
         return self.audit_checkpoint_file or self.data_dir / "audit-checkpoints.jsonl"
+
+    def crawler_config(self, site_profiles_dir: Path | None = None) -> CrawlerConfig:
+        """What crawl runs need, with absolute paths (the worker may start elsewhere)."""
+        return CrawlerConfig(
+            database_url=self.resolved_database_url,
+            data_dir=self.data_dir.resolve(),
+            site_profiles_dir=(site_profiles_dir or self.resolved_site_profiles_dir).resolve(),
+            secret_key_file=self.resolved_secret_key_file.resolve(),
+            audit_checkpoint_file=self.resolved_audit_checkpoint_file.resolve(),
+            legal_catalogue=self.legal_catalogue.resolve() if self.legal_catalogue else None,
+            default_phone_region=self.default_phone_region,
+            chromium_path=self.chromium_path,
+            log_level=self.log_level,
+        )
 
 
 def unknown_environment_settings(environ: Mapping[str, str] | None = None) -> list[str]:

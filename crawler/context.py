@@ -12,6 +12,7 @@ from crawler.site_profile import SiteProfile
 from legal_policy.catalogue import LegalBasisCatalogue
 from legal_policy.field_rules import FieldRules
 from storage.blobstore import BlobStore
+from storage.models import CrawlRun
 
 
 @dataclass(slots=True)
@@ -30,6 +31,16 @@ class RunReport:
     def add_problem(self, kind: str, url: str, message: str) -> None:
         """Record something that went wrong; the run goes on."""
         self.problems.append({"kind": kind, "url": url, "message": message})
+
+    def write_to(self, run: CrawlRun) -> None:
+        """Copy the counts and problems onto the run's record."""
+        run.pages_fetched = self.pages_fetched
+        run.ads_captured = self.ads_captured
+        run.ads_unchanged = self.ads_unchanged
+        run.images_stored = self.images_stored
+        run.requests_refused = self.requests_refused
+        # A purge that closed the case while the run went on scrubbed its ad URLs already.
+        run.problems = [] if run.logs_purged_at is not None else list(self.problems)
 
 
 @dataclass(slots=True)

@@ -16,3 +16,7 @@ class UnknownSite(SiteProfileError, PolicyError):
 
 class CrawlFailed(Exception):
     """The crawl worker process ended abnormally."""
+
+
+class InvalidRun(PolicyError):
+    """A run cannot be resumed or shown as asked (unknown, finished, another site)."""

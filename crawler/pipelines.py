@@ -17,6 +17,8 @@ from typing import Any
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from crawler.context import CrawlContext
 from crawler.guard import request_stop
@@ -38,6 +40,7 @@ from matching.images import ImageRejected, describe_image
 from matching.phones import extract_phones
 from storage.models import Ad, AdImage, AdPhone, Phone
 from storage.types import utcnow
+from storage.upsert import insert_if_absent
 
 
 class _ContextPipeline:
@@ -181,6 +184,43 @@ class SnapshotStorePipeline(_ContextPipeline):
         assert ad_data is not None and item.minimisation is not None
         content_sha256 = _content_fingerprint(ad_data)
         now = utcnow()
+        try:
+            self._store(item, ad_data, content_sha256, now)
+        except IntegrityError:
+            # Another run of the same case stored this very version a moment ago (the
+            # unique key, not a race we lose silently): it is unchanged for this run.
+            with context.session_factory() as session:
+                existing = self._existing(session, ad_data.url, content_sha256)
+            if existing is None:
+                raise
+            context.report.ads_unchanged += 1
+            raise DropItem(f"unchanged since ad {existing} (stored by another run)") from None
+        context.report.ads_captured += 1
+        context.report.images_stored += sum(1 for image in ad_data.images if image.data)
+        context.progress.emit(
+            "ad",
+            pages=context.report.pages_fetched,
+            max_pages=context.max_pages,
+            ads=context.report.ads_captured,
+        )
+        return item
+
+    def _existing(self, session: Session, url: str, content_sha256: str) -> int | None:
+        context = self.context
+        return session.scalar(
+            select(Ad.id).where(
+                Ad.case_id == context.case_id,
+                Ad.site_id == context.site_id,
+                Ad.url == url,
+                Ad.content_sha256 == content_sha256,
+            )
+        )
+
+    def _store(
+        self, item: AdCapture, ad_data: MinimisedAd, content_sha256: str, now: datetime
+    ) -> None:
+        context = self.context
+        assert item.minimisation is not None
         with context.session_factory.begin() as session:
             authorisation = get_authorisation(session, context.authorisation_id)
             reason = stop_reason(terms_of(authorisation), now)
@@ -188,14 +228,7 @@ class SnapshotStorePipeline(_ContextPipeline):
                 context.report.ads_not_stored += 1
                 request_stop(self.crawler, context, reason)
                 raise DropItem(f"{reason}: not stored")
-            existing = session.scalar(
-                select(Ad.id).where(
-                    Ad.case_id == context.case_id,
-                    Ad.site_id == context.site_id,
-                    Ad.url == ad_data.url,
-                    Ad.content_sha256 == content_sha256,
-                )
-            )
+            existing = self._existing(session, ad_data.url, content_sha256)
             if existing is not None:
                 context.report.ads_unchanged += 1
                 raise DropItem(f"unchanged since ad {existing}")
@@ -244,22 +277,13 @@ class SnapshotStorePipeline(_ContextPipeline):
                     )
                 )
             for found in ad_data.phones:
-                phone = session.scalar(select(Phone).where(Phone.e164 == found.e164))
-                if phone is None:
-                    phone = Phone(e164=found.e164, region=found.region)
-                    session.add(phone)
-                    session.flush()
-                ad.phone_links.append(AdPhone(phone_id=phone.id, raw=found.raw[:200]))
+                # Another run may add the same number at this moment: insert-if-absent.
+                insert_if_absent(
+                    session, Phone, {"e164": found.e164, "region": found.region}, ["e164"]
+                )
+                phone_id = session.scalar(select(Phone.id).where(Phone.e164 == found.e164))
+                ad.phone_links.append(AdPhone(phone_id=phone_id, raw=found.raw[:200]))
             session.add(ad)
-        context.report.ads_captured += 1
-        context.report.images_stored += sum(1 for image in ad_data.images if image.data)
-        context.progress.emit(
-            "ad",
-            pages=context.report.pages_fetched,
-            max_pages=context.max_pages,
-            ads=context.report.ads_captured,
-        )
-        return item
 
 
 def _content_fingerprint(ad: MinimisedAd) -> str:

@@ -12,6 +12,8 @@ SOFTWARE_NAME = "adwatch"
 
 # How often a running crawl re-reads its authorisation (revocation, expiry, pause).
 RECHECK_SECONDS = 1.0
+# How often a running crawl writes its counts to its record (and looks for its parent).
+KEEPER_SECONDS = 2.0
 
 
 def build_scrapy_settings(
@@ -46,7 +48,8 @@ def build_scrapy_settings(
         # suffix list); adwatch collects passively and sends none.
         "COOKIES_ENABLED": False,
         "ADWATCH_RECHECK_SECONDS": recheck_seconds,
-        "EXTENSIONS": {"crawler.guard.AuthorisationGuard": 0},
+        "ADWATCH_KEEPER_SECONDS": KEEPER_SECONDS,
+        "EXTENSIONS": {"crawler.guard.AuthorisationGuard": 0, "crawler.keeper.RunKeeper": 0},
         "LOG_FORMATTER": "crawler.logformatter.ContentFreeLogFormatter",
         "DOWNLOADER_MIDDLEWARES": {
             # Before robots.txt (100) and everything else: nothing leaves unchecked.

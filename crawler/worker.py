@@ -1,23 +1,25 @@
 """The crawl worker: one crawl run in its own process.
 
 Twisted's reactor cannot be restarted, so every run is a fresh ``python -m crawler.worker``
-started by ``crawler.run_control``. Progress goes to stdout as JSON lines; Scrapy's log
-goes to the run's log file.
+started by ``crawler.run_control``. Its configuration arrives as JSON on standard input
+(never on the command line); progress goes to stdout as JSON lines; Scrapy's log goes to
+the run's log file. The run's record is written as the run goes (``crawler.keeper``), so a
+killed worker leaves the truth behind.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from scrapy.crawler import CrawlerProcess
 from twisted.python.failure import Failure
 
-from adwatch.settings import Settings
-from crawler.context import CrawlContext, ProgressStream
+from crawler.config import CrawlerConfig
+from crawler.context import CrawlContext, ProgressStream, RunReport
 from crawler.scrapy_settings import build_scrapy_settings
 from crawler.site_profile import get_site_profile
 from crawler.spiders.ad_spider import AdSpider
@@ -29,6 +31,9 @@ from storage.db import make_engine, make_session_factory
 from storage.models import CrawlRun
 from storage.types import utcnow
 
+# Scrapy's finish reason after a SIGINT: the run was interrupted, not finished.
+_SHUTDOWN = "shutdown"
+
 
 def software_version() -> str:
     """The installed adwatch version."""
@@ -38,10 +43,10 @@ def software_version() -> str:
         return "0+unknown"
 
 
-def run_worker(run_id: int, settings: Settings) -> int:
+def run_worker(run_id: int, config: CrawlerConfig) -> int:
     """Crawl for an already recorded run and write its outcome back; returns an exit code."""
     progress = ProgressStream(sys.stdout)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(config.database_url)
     session_factory = make_session_factory(engine)
     with session_factory() as session:
         run = session.get(CrawlRun, run_id)
@@ -55,8 +60,17 @@ def run_worker(run_id: int, settings: Settings) -> int:
         legal_basis = authorisation.legal_basis
         expected_profile_sha = run.profile_sha256
         max_pages = authorisation.max_pages_per_run
-        catalogue = effective_catalogue(session, load_catalogue(settings.legal_catalogue))
-    profile = get_site_profile(site_key, settings.resolved_site_profiles_dir)
+        catalogue = effective_catalogue(session, load_catalogue(config.legal_catalogue))
+        # A resumed run goes on counting from where it was.
+        report = RunReport(
+            pages_fetched=run.pages_fetched,
+            ads_captured=run.ads_captured,
+            ads_unchanged=run.ads_unchanged,
+            images_stored=run.images_stored,
+            requests_refused=run.requests_refused,
+            problems=list(run.problems),
+        )
+    profile = get_site_profile(site_key, config.site_profiles_dir)
     if profile.sha256 != expected_profile_sha:
         print("site profile changed since the run was registered", file=sys.stderr)
         return 2
@@ -69,21 +83,22 @@ def run_worker(run_id: int, settings: Settings) -> int:
         legal_basis=legal_basis,
         field_rules=catalogue.get(legal_basis).fields,
         catalogue=catalogue,
-        pseudonym_key=case_key(load_or_create_key(settings.resolved_secret_key_file), case_number),
+        pseudonym_key=case_key(load_or_create_key(config.secret_key_file), case_number),
         profile=profile,
         max_pages=max_pages,
         session_factory=session_factory,
-        blob_store=BlobStore(settings.blob_dir),
-        default_phone_region=settings.default_phone_region,
+        blob_store=BlobStore(config.blob_dir),
+        default_phone_region=config.default_phone_region,
         progress=progress,
+        report=report,
     )
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    config.log_dir.mkdir(parents=True, exist_ok=True)
     process = CrawlerProcess(
         build_scrapy_settings(
             profile,
             max_pages=max_pages,
-            log_file=settings.log_dir / f"run-{run_id}.log",
-            log_level=settings.log_level,
+            log_file=config.log_dir / f"run-{run_id}.log",
+            log_level=config.log_level,
             version=software_version(),
         ),
         install_root_handler=True,
@@ -99,13 +114,20 @@ def run_worker(run_id: int, settings: Settings) -> int:
         failure.printTraceback(file=sys.stderr)
         crawl_errors.append(f"{failure.type.__name__}: {failure.getErrorMessage()}")
 
+    progress.emit("started", run=run_id, pid=os.getpid())
     process.crawl(crawler, context=context).addErrback(record_crawl_error)
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     finish_reason = str(stats.get("finish_reason", "unknown"))
-    report = context.report
     for message in crawl_errors:
         report.add_problem("crawler_error", "", message)
+    if report.ads_not_stored:
+        report.add_problem(
+            "not_stored",
+            "",
+            f"{report.ads_not_stored} ads extracted after the run had to stop "
+            f"({context.stop_reason}) were not stored",
+        )
     with session_factory.begin() as session:
         run = session.get(CrawlRun, run_id)
         assert run is not None
@@ -114,22 +136,11 @@ def run_worker(run_id: int, settings: Settings) -> int:
             run.status = "failed"
         elif context.stop_reason is not None:
             run.status, run.stop_reason = "stopped", context.stop_reason
+        elif finish_reason == _SHUTDOWN:
+            run.status, run.stop_reason = "interrupted", "interrupted by the user (Ctrl-C)"
         else:
             run.status = "finished"
-        run.pages_fetched = report.pages_fetched
-        run.ads_captured = report.ads_captured
-        run.ads_unchanged = report.ads_unchanged
-        run.images_stored = report.images_stored
-        run.requests_refused = report.requests_refused
-        if report.ads_not_stored:
-            report.add_problem(
-                "not_stored",
-                "",
-                f"{report.ads_not_stored} ads extracted after the run had to stop "
-                f"({context.stop_reason}) were not stored",
-            )
-        # A purge that closed the case while the run went on scrubbed its ad URLs already.
-        run.problems = [] if run.logs_purged_at is not None else list(report.problems)
+        report.write_to(run)
     progress.emit(
         "finished",
         finish_reason=finish_reason,
@@ -141,13 +152,12 @@ def run_worker(run_id: int, settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m crawler.worker``."""
+    """Entry point of ``python -m crawler.worker``; the configuration comes on stdin."""
     parser = argparse.ArgumentParser(description="adwatch crawl worker (started by adwatch)")
     parser.add_argument("--run-id", type=int, required=True)
-    parser.add_argument("--settings-json", required=True)
     args = parser.parse_args(argv)
-    settings = Settings(**json.loads(args.settings_json))
-    return run_worker(args.run_id, settings)
+    config = CrawlerConfig.from_json(sys.stdin.readline())
+    return run_worker(args.run_id, config)
 
 
 if __name__ == "__main__":

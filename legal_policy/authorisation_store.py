@@ -23,6 +23,7 @@ from legal_policy.retention import refresh_expiry
 from legal_policy.roles import Permission
 from storage.models import Authorisation, AuthorisationSite, Site
 from storage.types import utcnow
+from storage.upsert import insert_if_absent
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +84,20 @@ def terms_of(row: Authorisation) -> AuthorisationTerms:
 
 def upsert_site(session: Session, ref: SiteRef) -> Site:
     """The site row for a profile, created or refreshed (name, URL, latest profile hash)."""
-    site = session.scalar(select(Site).where(Site.key == ref.key))
-    if site is None:
-        site = Site(key=ref.key, name=ref.name, base_url=ref.base_url, profile_sha256="")
-        session.add(site)
+    # Two crawls of a new site may start at once: insert-if-absent, then refresh.
+    insert_if_absent(
+        session,
+        Site,
+        {
+            "key": ref.key,
+            "name": ref.name,
+            "base_url": ref.base_url,
+            "profile_sha256": ref.profile_sha256,
+            "registered_at": utcnow(),
+        },
+        ["key"],
+    )
+    site = session.scalars(select(Site).where(Site.key == ref.key)).one()
     site.name, site.base_url, site.profile_sha256 = ref.name, ref.base_url, ref.profile_sha256
     session.flush()
     return site

@@ -23,6 +23,7 @@ from legal_policy.errors import InvalidRetention
 from legal_policy.roles import Permission
 from storage.models import Ad, AdImage, Authorisation, RetentionSetting, StoredBlob
 from storage.types import utcnow
+from storage.upsert import insert_if_absent
 
 _BATCH = 500
 
@@ -85,23 +86,35 @@ def hold_blob(
     legal_basis: str,
     expires_at: datetime,
 ) -> None:
-    """Record that a case holds a blob until ``expires_at`` (the latest of its users)."""
-    row = session.get(StoredBlob, (sha256, case_id))
-    if row is None:
-        session.add(
-            StoredBlob(
-                sha256=sha256,
-                case_id=case_id,
-                kind=kind,
-                size=size,
-                legal_basis=legal_basis,
-                stored_at=utcnow(),
-                expires_at=expires_at,
-            )
+    """Record that a case holds a blob until ``expires_at`` (the latest of its users).
+
+    Two runs of one case may store the same bytes at once: the row is inserted if absent,
+    then its expiry only ever moves later.
+    """
+    insert_if_absent(
+        session,
+        StoredBlob,
+        {
+            "sha256": sha256,
+            "case_id": case_id,
+            "kind": kind,
+            "size": size,
+            "legal_basis": legal_basis,
+            "stored_at": utcnow(),
+            "expires_at": expires_at,
+        },
+        ["sha256", "case_id"],
+    )
+    session.execute(
+        update(StoredBlob)
+        .where(
+            StoredBlob.sha256 == sha256,
+            StoredBlob.case_id == case_id,
+            StoredBlob.expires_at < expires_at,
         )
-        session.flush()
-    elif row.expires_at < expires_at:
-        row.expires_at = expires_at
+        .values(expires_at=expires_at),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def refresh_expiry(

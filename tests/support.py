@@ -4,6 +4,7 @@ investigator (the users come from the ``people`` fixture in ``conftest.py``)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,17 +74,28 @@ def crawl(
     investigator: AccessContext,
     authorisation_id: int,
     site: str = "demo",
+    *,
+    on_progress: Callable[[dict[str, object]], None] | None = None,
+    resume: int | None = None,
 ) -> tuple[CrawlAndLinkOutcome, list[dict[str, object]]]:
-    """One crawl run and linking, as the investigator; returns the outcome and progress."""
+    """One crawl run (or a resumed one) and linking, as the investigator; returns the
+    outcome and the progress events."""
     events: list[dict[str, object]] = []
+
+    def record(event: dict[str, object]) -> None:
+        events.append(event)
+        if on_progress is not None:
+            on_progress(event)
+
     outcome = crawl_and_link(
-        settings,
+        settings.crawler_config(),
         session_factory,
         investigator,
         authorisation_id=authorisation_id,
         site_key=site,
         catalogue=catalogue_of(settings, session_factory),
-        on_progress=events.append,
+        on_progress=record,
+        resume_run_id=resume,
     )
     return outcome, events
 
@@ -232,3 +244,13 @@ class Cli:
     def as_(self, user: str, *argv: str) -> tuple[int, str, str]:
         """The command run as a registered user (``--as USER``)."""
         return self("--as", user, *argv)
+
+
+def slow_down(settings: Settings, delay: float = 0.4) -> None:
+    """Make the demo profile polite: one request at a time, ``delay`` seconds apart."""
+    profile = settings.resolved_site_profiles_dir / "demo.yaml"
+    profile.write_text(
+        profile.read_text()
+        .replace("download_delay_seconds: 0", f"download_delay_seconds: {delay}")
+        .replace("concurrent_requests: 4", "concurrent_requests: 1")
+    )

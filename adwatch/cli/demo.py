@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import typer
 
@@ -20,7 +25,7 @@ from adwatch.services.demo import (
     DEMO_CASE,
     DEMO_USERS,
     ensure_demo_registry,
-    point_demo_profile_at,
+    write_demo_profile,
 )
 from adwatch.services.profiles import list_profiles, show_profile
 from crawler.site_profile import get_site_profile
@@ -37,12 +42,25 @@ def demo_site_command(
 ) -> None:
     """Serve the synthetic demo ad site on loopback until Ctrl-C."""
     typer.echo(f"demo site on http://{host}:{port}/ (synthetic content; Ctrl-C stops)")
-    serve_demo_site(host, port, seed=seed, n_ads=ads, faults=faults)
+    try:
+        serve_demo_site(host, port, seed=seed, n_ads=ads, faults=faults)
+    except OSError as exc:
+        raise _port_problem(port, exc) from None
+
+
+def _port_problem(port: int, error: OSError) -> typer.BadParameter:
+    if error.errno == errno.EADDRINUSE:
+        return typer.BadParameter(
+            f"port {port} is busy; choose another, or 0 for any free port", param_hint="--port"
+        )
+    return typer.BadParameter(f"cannot serve on port {port}: {error.strerror}", param_hint="--port")
 
 
 def demo_command(
     ctx: typer.Context,
-    port: int = typer.Option(8765, min=0, max=65535, help="Port for the demo site (0: any)."),
+    port: int = typer.Option(
+        0, min=0, max=65535, help="Port for the demo site (default 0: any free port)."
+    ),
     seed: int = typer.Option(7, help="Seed of the synthetic content."),
     ads: int = typer.Option(40, min=1, max=5000, help="Number of synthetic ads."),
 ) -> None:
@@ -64,10 +82,16 @@ def demo_command(
         + ", ".join(name for name, _ in DEMO_USERS)
         + f" and case {DEMO_CASE} registered"
     )
-    with running_demo_site(port=port, seed=seed, n_ads=ads) as base_url:
+    # The demo's site profile lives in a temporary directory for the demo's own runs:
+    # nothing is left behind that would send later crawls to a port nobody serves.
+    with (
+        tempfile.TemporaryDirectory(prefix="adwatch-demo-") as profiles,
+        _demo_site(port, seed, ads) as base_url,
+    ):
         console.print(f"[bold]3.[/bold] synthetic demo site serving at {base_url}")
-        point_demo_profile_at(settings, base_url)
-        ref = get_site_profile("demo", settings.resolved_site_profiles_dir).site_ref()
+        write_demo_profile(Path(profiles), base_url)
+        config = settings.crawler_config(site_profiles_dir=Path(profiles))
+        ref = get_site_profile("demo", config.site_profiles_dir).site_ref()
         now = datetime.now(UTC)
         catalogue = context.catalogue()
         context.as_user = "demo-legal"
@@ -99,7 +123,7 @@ def demo_command(
         investigator = context.access()
         with crawl_progress(console, "demo") as on_progress:
             outcome = crawl_and_link(
-                settings,
+                config,
                 context.session_factory,
                 investigator,
                 authorisation_id=authorisation_id,
@@ -126,3 +150,13 @@ def demo_command(
             f"(adwatch --as demo-analyst profiles show {top} --why -j REASON):"
         )
         print_profile_detail(console, detail, why=True)
+
+
+@contextmanager
+def _demo_site(port: int, seed: int, ads: int) -> Iterator[str]:
+    with ExitStack() as stack:
+        try:
+            base_url = stack.enter_context(running_demo_site(port=port, seed=seed, n_ads=ads))
+        except OSError as exc:
+            raise _port_problem(port, exc) from None
+        yield base_url

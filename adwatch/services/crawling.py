@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from adwatch.services.linking import LinkOutcome, link_unlinked_ads
-from adwatch.settings import Settings
+from crawler.config import CrawlerConfig
 from crawler.run_control import ProgressCallback, RunOutcome, start_crawl_run
 from legal_policy.access import AccessContext
 from legal_policy.authorisation_store import get_authorisation
@@ -26,7 +26,7 @@ class CrawlAndLinkOutcome:
 
 
 def crawl_and_link(
-    settings: Settings,
+    config: CrawlerConfig,
     session_factory: sessionmaker[Session],
     access: AccessContext,
     *,
@@ -34,22 +34,25 @@ def crawl_and_link(
     site_key: str,
     catalogue: LegalBasisCatalogue,
     on_progress: ProgressCallback | None = None,
+    resume_run_id: int | None = None,
 ) -> CrawlAndLinkOutcome:
-    """Crawl one authorised site as an investigator of its case, then link the newly
-    captured ads into the case's candidate profiles and update the collection monitor."""
+    """Crawl one authorised site as an investigator of its case (or resume a failed or
+    interrupted run), then link the newly captured ads into the case's candidate profiles
+    and update the collection monitor."""
     run = start_crawl_run(
-        settings,
+        config,
         session_factory,
         access,
         authorisation_id=authorisation_id,
         site_key=site_key,
         catalogue=catalogue,
         on_progress=on_progress,
+        resume_run_id=resume_run_id,
     )
     with session_factory.begin() as session:
         case_id = get_authorisation(session, authorisation_id).case_id
         linking = link_unlinked_ads(
-            session, access, [case_id], default_region=settings.default_phone_region
+            session, access, [case_id], default_region=config.default_phone_region
         )
     with session_factory.begin() as session:
         monitor = apply_monitor(

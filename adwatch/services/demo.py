@@ -4,6 +4,7 @@ wherever the demo site runs."""
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 import yaml
 from sqlalchemy import select
@@ -25,8 +26,23 @@ from storage.models import Case, CaseMember, User
 DEMO_OVERRIDE_MARKER = "# written by adwatch for a demo site on another port"
 
 
+def write_demo_profile(directory: Path, base_url: str) -> Path:
+    """Write a ``demo`` site profile for a demo site at ``base_url`` into ``directory``
+    (where it overrides the bundled one); returns its path."""
+    bundled = resources.files("crawler") / "site_profiles" / "demo.yaml"
+    config = yaml.safe_load(bundled.read_text(encoding="utf-8"))
+    config["base_url"] = base_url
+    target = directory / "demo.yaml"
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        DEMO_OVERRIDE_MARKER + "\n" + yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
+    )
+    return target
+
+
 def point_demo_profile_at(settings: Settings, base_url: str) -> None:
-    """Write a local ``demo`` profile override for ``base_url``, or remove a stale one."""
+    """Write a local ``demo`` profile override for ``base_url`` (tests and hand-run demos
+    against ``adwatch demo-site``), or remove a stale one when the bundled profile fits."""
     bundled = resources.files("crawler") / "site_profiles" / "demo.yaml"
     config = yaml.safe_load(bundled.read_text(encoding="utf-8"))
     target = settings.resolved_site_profiles_dir / "demo.yaml"
@@ -34,11 +50,7 @@ def point_demo_profile_at(settings: Settings, base_url: str) -> None:
         if target.exists() and target.read_text(encoding="utf-8").startswith(DEMO_OVERRIDE_MARKER):
             target.unlink()
         return
-    config["base_url"] = base_url
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        DEMO_OVERRIDE_MARKER + "\n" + yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
-    )
+    write_demo_profile(settings.resolved_site_profiles_dir, base_url)
 
 
 DEMO_CASE = "DEMO-1"

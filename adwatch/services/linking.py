@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from adwatch.services.scoring import score_profiles
@@ -142,6 +142,7 @@ def link_unlinked_ads(
     cases = _cases(session, case_ids)
     for case in cases.values():
         access.require(Permission.START_CRAWL, case_ref(case))
+    _serialise_linking(session)
     scopes = {scope for scope in linking_scopes(session, cases).values()}
     outcome = NOTHING
     model = indicator_model or load_indicator_model()
@@ -165,6 +166,7 @@ def relink_cases(
     reversal or a purge). Profile ids are kept where profiles live on; a profile id is
     never held by two scopes. ``permission`` is what entitles the user to cause this."""
     access.require(permission)
+    _serialise_linking(session)
     cases = _cases(session, case_ids)
     scopes = sorted({scope for scope in linking_scopes(session, cases).values()}, key=sorted)
     model = indicator_model or load_indicator_model()
@@ -223,6 +225,17 @@ def _link_scope(
     outcome = _outcome(result, ads_linked=len(unlinked))
     _audit(session, access, "profiles.linked", scope, outcome)
     return outcome
+
+
+# Any constant works; it only has to be the same for every linking transaction.
+_POSTGRES_LINKING_LOCK = 0x6C696E6B
+
+
+def _serialise_linking(session: Session) -> None:
+    """One linking transaction at a time: two crawls ending together would otherwise both
+    link the same unlinked ads. (SQLite's writing transactions are serial already.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRES_LINKING_LOCK})
 
 
 def _outcome(result: BatchResult, *, ads_linked: int) -> LinkOutcome:

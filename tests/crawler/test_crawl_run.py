@@ -294,7 +294,7 @@ def test_revoking_the_authorisation_stops_a_running_crawl_within_seconds(
         from adwatch.services.crawling import crawl_and_link
 
         outcome = crawl_and_link(
-            settings,
+            settings.crawler_config(),
             session_factory,
             people.investigator,
             authorisation_id=authorisation_id,

@@ -1,0 +1,64 @@
+"""Keep the run's record true while it runs, and stop an orphaned worker.
+
+Every ``ADWATCH_KEEPER_SECONDS`` the counts and problems so far are written to the run's
+row, so that a worker killed with SIGKILL leaves counts that match what it stored. When
+the adwatch process that started the run goes away (killed, or its terminal closed), the
+worker stops itself: a crawl nobody watches must not go on.
+"""
+
+from __future__ import annotations
+
+import os
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from twisted.internet import task
+
+from crawler.context import CrawlContext
+from crawler.guard import request_stop
+from storage.models import CrawlRun
+
+PARENT_GONE = "the adwatch process that started the run is gone"
+
+
+class RunKeeper:
+    """Writes the run's counts as it goes and watches the parent process."""
+
+    def __init__(self, crawler: Crawler, interval: float) -> None:
+        self.crawler = crawler
+        self.interval = interval
+        self.parent = os.getppid()
+        self.loop: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RunKeeper:
+        interval = crawler.settings.getfloat("ADWATCH_KEEPER_SECONDS", 0)
+        if interval <= 0:
+            raise NotConfigured("no run keeper interval")
+        keeper = cls(crawler, interval)
+        crawler.signals.connect(keeper.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(keeper.spider_closed, signal=signals.spider_closed)
+        return keeper
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.loop = task.LoopingCall(self.tick, spider)
+        self.loop.start(self.interval, now=False)
+
+    def spider_closed(self, spider: Spider) -> None:
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+
+    def tick(self, spider: Spider) -> None:
+        context: CrawlContext = spider.context  # type: ignore[attr-defined]
+        if os.getppid() != self.parent:
+            request_stop(self.crawler, context, PARENT_GONE)
+        self.flush(context)
+
+    @staticmethod
+    def flush(context: CrawlContext) -> None:
+        """Write the counts and problems so far onto the run's row."""
+        with context.session_factory.begin() as session:
+            run = session.get(CrawlRun, context.run_id)
+            if run is not None:
+                context.report.write_to(run)
