@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from scrapy.http import Response
+
     from legal_policy.minimisation import MinimisationRecord, MinimisedAd
 
 
@@ -20,6 +22,8 @@ class FetchedImage:
     phash_variants: list[str] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
+    # The HTTP exchange it came from (status, headers, request), for the evidence record.
+    response: Response | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -49,6 +53,8 @@ class AdCapture:
     field_selectors: dict[str, tuple[str, ...]] = field(default_factory=dict)
     third_party_selectors: tuple[str, ...] = ()
     posted_at: datetime | None = None
+    # The HTTP exchange of the ad page (status, headers, request), for the evidence record.
+    response: Response | None = None
     # Filled by the minimisation stage; only these reach storage.
     minimised: MinimisedAd | None = None
     minimisation: MinimisationRecord | None = None

@@ -98,6 +98,15 @@ class AccessContext:
         )
 
 
+SCHEDULER = "adwatch-scheduler"
+
+
+def system_access(duty: str) -> AccessContext:
+    """The access context of adwatch's scheduler doing a duty of the system itself (the
+    daily purge); audited under its own name, never a person's."""
+    return AccessContext(user=SCHEDULER, role=Role.SYSTEM, via=f"scheduler:{duty}")
+
+
 def require_justification(access: AccessContext, what: str) -> str:
     """The justification, or a refusal: consultations are logged with one (Wpg 32a, LED 25)."""
     justification = (access.justification or "").strip()

@@ -17,6 +17,9 @@ class Role(StrEnum):
     ANALYST = "analyst"
     LEGAL_OFFICER = "legal-officer"
     ADMINISTRATOR = "administrator"
+    # Not a person: adwatch's own scheduler, for the duties the law puts on the system
+    # itself (the daily purge). It cannot be given to a user.
+    SYSTEM = "system"
 
 
 class Permission(StrEnum):
@@ -78,6 +81,9 @@ GRANTS: Mapping[Role, Mapping[Permission, Reach]] = {
         Permission.READ_CONTENT: Reach.OWN_CASES,
         Permission.EXPORT_CONTENT: Reach.OWN_CASES,
     },
+    Role.SYSTEM: {
+        Permission.PURGE: Reach.ALL_CASES,
+    },
     Role.ADMINISTRATOR: {
         Permission.MANAGE_USERS: Reach.ALL_CASES,
         Permission.VIEW_USERS: Reach.ALL_CASES,
@@ -88,13 +94,19 @@ GRANTS: Mapping[Role, Mapping[Permission, Reach]] = {
 }
 
 
+PERSON_ROLES: tuple[Role, ...] = tuple(role for role in Role if role is not Role.SYSTEM)
+
+
 def parse_role(value: str) -> Role:
-    """The role named ``value``; ``ValueError`` listing the roles otherwise."""
+    """The role of a person named ``value``; ``ValueError`` listing the roles otherwise."""
     try:
-        return Role(value.strip().lower())
+        role = Role(value.strip().lower())
     except ValueError:
-        known = ", ".join(role.value for role in Role)
+        role = None
+    if role is None or role is Role.SYSTEM:
+        known = ", ".join(role.value for role in PERSON_ROLES)
         raise ValueError(f"unknown role {value!r}; roles are: {known}") from None
+    return role
 
 
 def roles_with(permission: Permission) -> tuple[Role, ...]:

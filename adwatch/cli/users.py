@@ -13,11 +13,11 @@ from legal_policy.registry import (
     registry_is_empty,
     set_user_disabled,
 )
-from legal_policy.roles import Role
+from legal_policy.roles import PERSON_ROLES, Role
 
 app = typer.Typer(help="Users and their roles (administrators).", no_args_is_help=True)
 
-ROLES_HELP = ", ".join(role.value for role in Role)
+ROLES_HELP = ", ".join(role.value for role in PERSON_ROLES)
 
 
 @app.command("add")

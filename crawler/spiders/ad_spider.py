@@ -1,11 +1,16 @@
-"""The one spider: its behaviour comes from the site profile, not from code per site."""
+"""The one spider: its behaviour comes from the site profile, not from code per site.
+
+It walks: list pages to ad pages, ad pages to their images. What a page says is read by
+``crawler.extraction``; requests are built in one place (``page_request`` and
+``image_request``) so that rendering and politeness options apply to all of them; what
+went wrong is reported by the errbacks, by kind.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from scrapy import Request, Spider
 from scrapy.exceptions import IgnoreRequest
@@ -14,15 +19,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.context import CrawlContext
-from crawler.items import AdCapture, FetchedImage
-
-
-def _joined_text(response: Response, selector: str | None, scope: Any) -> str | None:
-    if not selector:
-        return None
-    parts = [p.strip() for p in scope.css(selector).getall()]
-    text = " ".join(p for p in parts if p)
-    return text or None
+from crawler.extraction import AdExtractor, NotAnAd
+from crawler.items import AdCapture
 
 
 class AdSpider(Spider):
@@ -33,90 +31,24 @@ class AdSpider(Spider):
     def __init__(self, context: CrawlContext, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.context = context
-        config = context.profile.config
-        self.links = config.links
-        self.fields = config.fields
-        self._ad_path = re.compile(config.links.ad_path_pattern)
-        self._list_path = re.compile(config.links.list_path_pattern)
-        fields = config.fields
-        # Where each captured field sits in a page, for cutting it out of the raw page.
-        self._field_selectors: dict[str, tuple[str, ...]] = {
-            name: (f"{fields.container} {selector}",)
-            for name, selector in (
-                ("title", fields.title),
-                ("text", fields.text),
-                ("city", fields.city),
-                ("posted_at", fields.posted_at),
-                ("phones", fields.phone),
-                ("images", fields.images),
-            )
-            if selector
-        }
+        self.extractor = AdExtractor(context.profile)
 
     async def start(self) -> AsyncIterator[Request]:
         base = self.context.profile.config.base_url
         for path in self.context.profile.config.start_paths:
-            yield Request(urljoin(base, path), callback=self.parse_list, errback=self.on_error)
+            yield self.page_request(urljoin(base, path), self.parse_list)
 
-    def parse_list(self, response: Response) -> Iterator[Request]:
-        """Follow ad links and the next list page, when they match the profile's rules."""
-        self._count_page(response)
-        for href in response.css(self.links.ad_links).getall():
-            url = response.urljoin(href)
-            if self._ad_path.search(urlsplit(url).path):
-                yield Request(url, callback=self.parse_ad, errback=self.on_error)
-        if self.links.next_page:
-            href = response.css(self.links.next_page).get()
-            if href:
-                url = response.urljoin(href)
-                if self._list_path.search(urlsplit(url).path):
-                    yield Request(url, callback=self.parse_list, errback=self.on_error)
+    # --- requests --------------------------------------------------------------------
 
-    def parse_ad(self, response: Response) -> Iterator[Any]:
-        """Extract an ad's fields, then fetch its images one after another."""
-        self._count_page(response)
-        third_party = tuple(self.context.profile.config.third_party)
-        for selector in third_party:
-            # Other people's words (reviews, comments) never reach the ad's fields.
-            response.css(selector).drop()
-        container = response.css(self.fields.container)
-        title = _joined_text(response, self.fields.title, container) if container else None
-        if not container or not title:
-            self.context.report.add_problem(
-                "malformed_page",
-                response.url,
-                f"no ad found (selector {self.fields.container!r} / {self.fields.title!r} "
-                "matched nothing); page skipped",
-            )
-            return
-        capture = AdCapture(
-            url=response.url,
-            raw_body=response.body,
-            title=title,
-            text=_joined_text(response, self.fields.text, container) or "",
-            city=_joined_text(response, self.fields.city, container),
-            posted_at_raw=_joined_text(response, self.fields.posted_at, container),
-            phone_text=_joined_text(response, self.fields.phone, container),
-            page_encoding=getattr(response, "encoding", None),
-            field_selectors=self._field_selectors,
-            third_party_selectors=third_party,
-        )
-        image_urls: list[str] = []
-        if self.fields.images:
-            for src in container.css(self.fields.images).getall():
-                url = response.urljoin(src)
-                if url not in image_urls:
-                    image_urls.append(url)
-        capture.images = [FetchedImage(url=u) for u in image_urls]
-        yield from self._next_image_or_item(capture, 0)
+    def page_request(self, url: str, callback: Callable[..., Any]) -> Request:
+        """A request for a list or ad page."""
+        return Request(url, callback=callback, errback=self.on_error)
 
-    def _next_image_or_item(self, capture: AdCapture, index: int) -> Iterator[Any]:
-        if index >= len(capture.images):
-            yield capture
-            return
+    def image_request(self, capture: AdCapture, index: int) -> Request:
+        """A request for an ad's image (images are not pages: no page budget)."""
         # dont_filter: the same photo often appears in several ads and must be fetched
         # for each; the allowlist middleware ignores this flag anyway.
-        yield Request(
+        return Request(
             capture.images[index].url,
             callback=self.parse_image,
             errback=self.image_failed,
@@ -125,10 +57,40 @@ class AdSpider(Spider):
             dont_filter=True,
         )
 
+    # --- callbacks -------------------------------------------------------------------
+
+    def parse_list(self, response: Response) -> Iterator[Request]:
+        """Follow ad links and the next list page, when they match the profile's rules."""
+        self._count_page(response)
+        for url in self.extractor.ad_links(response):
+            yield self.page_request(url, self.parse_ad)
+        for url in self.extractor.next_pages(response):
+            yield self.page_request(url, self.parse_list)
+
+    def parse_ad(self, response: Response) -> Iterator[Any]:
+        """Extract an ad's fields, then fetch its images one after another."""
+        self._count_page(response)
+        try:
+            capture = self.extractor.capture(response)
+        except NotAnAd as exc:
+            self.context.report.add_problem("malformed_page", response.url, str(exc))
+            return
+        capture.response = response
+        yield from self._next_image_or_item(capture, 0)
+
+    def _next_image_or_item(self, capture: AdCapture, index: int) -> Iterator[Any]:
+        if index >= len(capture.images):
+            yield capture
+            return
+        yield self.image_request(capture, index)
+
     def parse_image(self, response: Response, capture: AdCapture, index: int) -> Iterator[Any]:
         """Keep the image bytes; the pipelines check whether they are an image."""
         capture.images[index].body = response.body
+        capture.images[index].response = response
         yield from self._next_image_or_item(capture, index + 1)
+
+    # --- errbacks --------------------------------------------------------------------
 
     def image_failed(self, failure: Failure) -> Iterator[Any]:
         """An image that cannot be fetched is reported; the ad is still kept."""
