@@ -11,13 +11,17 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -153,6 +157,10 @@ class Authorisation(Base):
     monitor_baseline: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     monitor_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     monitor_reviewed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Ads scoring below this (ad-level indicator model) are not kept; None: the model's.
+    indicator_threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # robots.txt is obeyed unless the authorisation records why not (the order's words).
+    robots_exception: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     case: Mapped[Case] = relationship()
     site_pins: Mapped[list[AuthorisationSite]] = relationship(
@@ -239,6 +247,10 @@ class Ad(Base):
     raw_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     content_sha256: Mapped[str] = mapped_column(String(64))
     minimisation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A recrawl that finds the version unchanged records only that it was still there.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The indicator model's score of the ad when it was kept (an assessment).
+    indicator_score: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     site: Mapped[Site] = relationship()
     images: Mapped[list[AdImage]] = relationship(
@@ -334,6 +346,78 @@ class CandidateProfile(Base):
     indicator_assessment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     memberships: Mapped[list[ProfileMembership]] = relationship(back_populates="profile")
+
+
+class PageValidator(Base):
+    """What a site said about a URL last time (ETag, Last-Modified), per case, so that a
+    recrawl asks "changed since?" and does not fetch an unchanged page or image again."""
+
+    __tablename__ = "page_validators"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # What the URL held: the ad version (pages) or the blob (images) it gave.
+    ad_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ads.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    blob_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Schedule(Base):
+    """A recurring crawl of one site under one authorisation, fired by the scheduler as
+    the investigator who made it; it stops, and says why, when the authorisation ends."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    authorisation_id: Mapped[int] = mapped_column(ForeignKey("authorisations.id"), index=True)
+    site_key: Mapped[str] = mapped_column(String(64))
+    # "cron" (a five-field expression) or "every" (seconds between runs).
+    trigger: Mapped[str] = mapped_column(String(10))
+    expression: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), nullable=True)
+
+
+class WarcFile(Base):
+    """A WARC file a run wrote: the evidence of what was requested and kept."""
+
+    __tablename__ = "warc_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # Relative to the data directory.
+    path: Mapped[str] = mapped_column(String(500), unique=True)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the file is closed (rotation or run end).
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+# APScheduler 3's job store, as its SQLAlchemyJobStore defines it; created by a migration
+# like every table (the job store then finds it and creates nothing).
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
 
 
 class IdCounter(Base):
