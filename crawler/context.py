@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crawler.site_profile import SiteProfile
 from legal_policy.catalogue import LegalBasisCatalogue
 from legal_policy.field_rules import FieldRules
+from matching.indicators import IndicatorModel
 from storage.blobstore import BlobStore
 from storage.models import CrawlRun
 
@@ -24,6 +25,8 @@ class RunReport:
     ads_unchanged: int = 0
     images_stored: int = 0
     requests_refused: int = 0
+    # Ads below the authorisation's indicator threshold: counted, nothing else kept.
+    ads_below_threshold: int = 0
     # Ads extracted after the authorisation ended, and therefore not stored.
     ads_not_stored: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
@@ -39,6 +42,7 @@ class RunReport:
         run.ads_unchanged = self.ads_unchanged
         run.images_stored = self.images_stored
         run.requests_refused = self.requests_refused
+        run.ads_below_threshold = self.ads_below_threshold
         # A purge that closed the case while the run went on scrubbed its ad URLs already.
         run.problems = [] if run.logs_purged_at is not None else list(self.problems)
 
@@ -72,6 +76,10 @@ class CrawlContext:
     catalogue: LegalBasisCatalogue
     # Key of the case's phone pseudonyms (HMAC); never written anywhere by the crawler.
     pseudonym_key: bytes
+    # The ad-level indicator model and the authorisation's threshold: ads below it are
+    # not kept at all.
+    indicator_model: IndicatorModel
+    indicator_threshold: float
     profile: SiteProfile
     max_pages: int
     session_factory: sessionmaker[Session]

@@ -53,6 +53,8 @@ class AdCapture:
     field_selectors: dict[str, tuple[str, ...]] = field(default_factory=dict)
     third_party_selectors: tuple[str, ...] = ()
     posted_at: datetime | None = None
+    # The ad-level indicator model's score (an assessment), set when the ad is kept.
+    indicator_score: float | None = None
     # The HTTP exchange of the ad page (status, headers, request), for the evidence record.
     response: Response | None = None
     # Filled by the minimisation stage; only these reach storage.

@@ -263,6 +263,7 @@ class SnapshotStorePipeline(_ContextPipeline):
                 raw_sha256=keep_blob(ad_data.raw_page, "page") if ad_data.raw_page else None,
                 content_sha256=content_sha256,
                 minimisation=item.minimisation.as_dict(),
+                indicator_score=item.indicator_score,
             )
             for position, image in enumerate(ad_data.images):
                 ad.images.append(

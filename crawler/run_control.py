@@ -62,6 +62,7 @@ class RunOutcome:
     requests_refused: int
     problems: tuple[dict[str, str], ...]
     log_file: str
+    ads_below_threshold: int = 0
 
 
 def start_crawl_run(
@@ -162,6 +163,7 @@ def start_crawl_run(
                     "ads_unchanged": run.ads_unchanged,
                     "images_stored": run.images_stored,
                     "requests_refused": run.requests_refused,
+                    "ads_below_threshold": run.ads_below_threshold,
                     "problems": len(run.problems),
                 },
             ),
@@ -247,6 +249,7 @@ def _outcome_of(run: CrawlRun, config: CrawlerConfig) -> RunOutcome:
         requests_refused=run.requests_refused,
         problems=tuple(run.problems),
         log_file=str(config.log_dir / f"run-{run.id}.log"),
+        ads_below_threshold=run.ads_below_threshold,
     )
 
 

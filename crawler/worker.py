@@ -26,6 +26,7 @@ from crawler.spiders.ad_spider import AdSpider
 from legal_policy.catalogue import load_catalogue
 from legal_policy.pseudonyms import case_key, load_or_create_key
 from legal_policy.retention import effective_catalogue
+from matching.indicators import load_indicator_model
 from storage.blobstore import BlobStore
 from storage.db import make_engine, make_session_factory
 from storage.models import CrawlRun
@@ -61,6 +62,9 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
         expected_profile_sha = run.profile_sha256
         max_pages = authorisation.max_pages_per_run
         catalogue = effective_catalogue(session, load_catalogue(config.legal_catalogue))
+        indicator_model = load_indicator_model()
+        threshold = authorisation.indicator_threshold
+        indicator_threshold = indicator_model.threshold if threshold is None else threshold
         # A resumed run goes on counting from where it was.
         report = RunReport(
             pages_fetched=run.pages_fetched,
@@ -68,6 +72,7 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
             ads_unchanged=run.ads_unchanged,
             images_stored=run.images_stored,
             requests_refused=run.requests_refused,
+            ads_below_threshold=run.ads_below_threshold,
             problems=list(run.problems),
         )
     profile = get_site_profile(site_key, config.site_profiles_dir)
@@ -84,6 +89,8 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
         field_rules=catalogue.get(legal_basis).fields,
         catalogue=catalogue,
         pseudonym_key=case_key(load_or_create_key(config.secret_key_file), case_number),
+        indicator_model=indicator_model,
+        indicator_threshold=indicator_threshold,
         profile=profile,
         max_pages=max_pages,
         session_factory=session_factory,

@@ -56,6 +56,8 @@ class NewAuthorisation:
     sites: tuple[SiteRef, ...]
     max_pages_per_run: int = 500
     max_runs_per_day: int = 4
+    # Ads scoring below this are not kept; None: the indicator model's own threshold.
+    indicator_threshold: float | None = None
 
 
 def terms_of(row: Authorisation) -> AuthorisationTerms:
@@ -128,6 +130,10 @@ def register_authorisation(
         max_runs_per_day=new.max_runs_per_day,
     )
     validate_new_authorisation(terms, catalogue, now or utcnow())
+    if new.indicator_threshold is not None and not 0 <= new.indicator_threshold <= 10:
+        raise InvalidAuthorisation(
+            f"indicator threshold {new.indicator_threshold} is outside 0–10", case=case.number
+        )
     reviewed_at = utcnow()
     row = Authorisation(
         case_id=case.id,
@@ -141,6 +147,7 @@ def register_authorisation(
         valid_until=new.valid_until,
         max_pages_per_run=new.max_pages_per_run,
         max_runs_per_day=new.max_runs_per_day,
+        indicator_threshold=new.indicator_threshold,
         registered_by=access.user,
         monitor_baseline={},
         site_pins=[
@@ -179,6 +186,7 @@ def register_authorisation(
                 },
                 "max_pages_per_run": row.max_pages_per_run,
                 "max_runs_per_day": row.max_runs_per_day,
+                "indicator_threshold": row.indicator_threshold,
                 "catalogue_sha256": catalogue.digest,
             },
             cases=[case.number],

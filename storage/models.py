@@ -211,6 +211,8 @@ class CrawlRun(Base):
     ads_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     images_stored: Mapped[int] = mapped_column(Integer, default=0)
     requests_refused: Mapped[int] = mapped_column(Integer, default=0)
+    # Ads the indicator filter left behind: counted, nothing else of them kept.
+    ads_below_threshold: Mapped[int] = mapped_column(Integer, default=0)
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # When purge removed the run's log files and the ad URLs in its problems.
     logs_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -42,8 +42,12 @@ def authorise(
     valid_until: datetime | None = None,
     max_pages: int = 200,
     max_runs_per_day: int = 10,
+    indicator_threshold: float | None = 0.0,
 ) -> int:
-    """Register an authorisation for the site profile as it reads now; returns its id."""
+    """Register an authorisation for the site profile as it reads now; returns its id.
+
+    Its indicator threshold is 0 (every ad of the demo site is kept) unless a test asks for
+    the filter (``None``: the indicator model's own threshold)."""
     ref = get_site_profile(site, settings.resolved_site_profiles_dir).site_ref()
     now = datetime.now(UTC)
     with session_factory.begin() as session:
@@ -62,6 +66,7 @@ def authorise(
                 sites=(ref,),
                 max_pages_per_run=max_pages,
                 max_runs_per_day=max_runs_per_day,
+                indicator_threshold=indicator_threshold,
             ),
             catalogue_of(settings, session_factory),
         )

@@ -58,6 +58,11 @@ def add(
     days: int = typer.Option(30, min=1, help="Validity in days when --valid-until is absent."),
     max_pages_per_run: int = typer.Option(500, min=1, help="Page budget of one crawl run."),
     max_runs_per_day: int = typer.Option(4, min=1, help="Crawl runs allowed per day."),
+    indicator_threshold: float | None = typer.Option(
+        None,
+        help="Keep only ads the ad-level indicator model scores at least this high "
+        "(default: the model's own threshold); 0 keeps every ad of the sites.",
+    ),
 ) -> None:
     """Register an authorisation (legal officers).
 
@@ -84,6 +89,7 @@ def add(
         sites=refs,
         max_pages_per_run=max_pages_per_run,
         max_runs_per_day=max_runs_per_day,
+        indicator_threshold=indicator_threshold,
     )
     catalogue = context.catalogue()
     with context.session_factory.begin() as session:
@@ -153,6 +159,10 @@ def show(ctx: typer.Context, authorisation_id: int = typer.Argument(...)) -> Non
             ("valid until", row.valid_until.isoformat()),
             ("max pages per run", row.max_pages_per_run),
             ("max runs per day", row.max_runs_per_day),
+            (
+                "indicator threshold",
+                "the model's own" if row.indicator_threshold is None else row.indicator_threshold,
+            ),
             ("registered", f"{row.registered_at.isoformat()} by {row.registered_by}"),
             (
                 "revoked",

@@ -55,6 +55,7 @@ def print_crawl_summary(console: Console, outcome: CrawlAndLinkOutcome) -> None:
     for label, value in (
         ("pages fetched", run.pages_fetched),
         ("ads captured", run.ads_captured),
+        ("ads below the indicator threshold (not kept)", run.ads_below_threshold),
         ("ads unchanged since last capture", run.ads_unchanged),
         ("images stored", run.images_stored),
         ("requests refused (allowlist / passive-only)", run.requests_refused),

@@ -176,6 +176,27 @@ _BODY: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Sentences that carry trafficking indicators of the indicator model (working with a
+# friend, round-the-clock availability, pressure wording, just arrived). Most advertisers
+# with several ads use three of them, so that the crawler's indicator filter keeps their ads
+# and leaves most one-off ads behind.
+_INDICATIVE: dict[str, tuple[str, ...]] = {
+    "en": (
+        "I work together with my friend.",
+        "Available 24/7, also on Sunday.",
+        "No rush with me.",
+        "Just arrived, first week in town.",
+    ),
+    "nl": (
+        "Ik werk samen met mijn vriendin.",
+        "24/7 bereikbaar, ook op zondag.",
+        "Geen haast bij mij.",
+        "Net aangekomen, eerste week in de stad.",
+    ),
+}
+# Share of advertisers with several ads whose ads carry indicators.
+INDICATIVE_SHARE = 0.85
+
 _CLOSINGS: dict[str, tuple[str, ...]] = {
     "en": (
         "Call or WhatsApp.",
@@ -569,6 +590,11 @@ def _advertisers(
             photos.append(photo)
         language: Language = rng.choice(("nl", "en", "mixed"))
         body_lang = _pick_language(rng, language)
+        body = tuple(rng.sample(_BODY[body_lang], rng.randint(2, 4)))
+        # Its own random stream: the rest of the content stays as it was.
+        indicative = random.Random(f"{seed}:indicative:{position}")
+        if multi and indicative.random() < INDICATIVE_SHARE:
+            body += tuple(indicative.sample(_INDICATIVE[body_lang], 3))
         advertisers.append(
             _Advertiser(
                 advertiser_id=f"adv{position + 1:0{width}d}",
@@ -577,7 +603,7 @@ def _advertisers(
                 phones=tuple(phones),
                 phone_style=rng.randrange(5),
                 photos=photos,
-                body=tuple(rng.sample(_BODY[body_lang], rng.randint(2, 4))),
+                body=body,
                 n_ads=count,
             )
         )

@@ -48,12 +48,22 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("indicator_score", sa.Float(), nullable=True))
 
+    with op.batch_alter_table("crawl_runs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "ads_below_threshold", sa.Integer(), nullable=False, server_default=sa.text("0")
+            )
+        )
+
     with op.batch_alter_table("authorisations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("indicator_threshold", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("robots_exception", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("crawl_runs", schema=None) as batch_op:
+        batch_op.drop_column("ads_below_threshold")
+
     with op.batch_alter_table("authorisations", schema=None) as batch_op:
         batch_op.drop_column("robots_exception")
         batch_op.drop_column("indicator_threshold")

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from crawler.context import CrawlContext
 from crawler.extraction import AdExtractor, NotAnAd
+from crawler.indicator_filter import keep_ad
 from crawler.items import AdCapture
 
 
@@ -75,6 +76,8 @@ class AdSpider(Spider):
         except NotAnAd as exc:
             self.context.report.add_problem("malformed_page", response.url, str(exc))
             return
+        if not keep_ad(self.context, capture):
+            return  # below the indicator threshold: its images are not even fetched
         capture.response = response
         yield from self._next_image_or_item(capture, 0)
 
