@@ -8,6 +8,7 @@ from typing import IO, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from crawler.recrawl import Validators
 from crawler.site_profile import SiteProfile
 from legal_policy.catalogue import LegalBasisCatalogue
 from legal_policy.field_rules import FieldRules
@@ -27,6 +28,8 @@ class RunReport:
     requests_refused: int = 0
     # Ads below the authorisation's indicator threshold: counted, nothing else kept.
     ads_below_threshold: int = 0
+    # Unchanged ads seen again (304), whose "last seen" is written with the counts.
+    seen_again: list[int] = field(default_factory=list)
     # Ads extracted after the authorisation ended, and therefore not stored.
     ads_not_stored: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
@@ -89,3 +92,5 @@ class CrawlContext:
     report: RunReport = field(default_factory=RunReport)
     # Set when the authorisation stops allowing the run ("authorisation revoked", ...).
     stop_reason: str | None = None
+    # What the case heard from each URL last time (conditional requests of a recrawl).
+    validators: Validators | None = None

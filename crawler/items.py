@@ -24,6 +24,8 @@ class FetchedImage:
     height: int | None = None
     # The HTTP exchange it came from (status, headers, request), for the evidence record.
     response: Response | None = field(default=None, repr=False)
+    # True when the site said "not modified" and the bytes come from the blob store.
+    stored: bool = False
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from twisted.internet import task
 
 from crawler.context import CrawlContext
 from crawler.guard import request_stop
+from crawler.recrawl import mark_seen
 from storage.models import CrawlRun
 
 PARENT_GONE = "the adwatch process that started the run is gone"
@@ -58,7 +59,9 @@ class RunKeeper:
     @staticmethod
     def flush(context: CrawlContext) -> None:
         """Write the counts and problems so far onto the run's row."""
+        seen, context.report.seen_again = context.report.seen_again, []
         with context.session_factory.begin() as session:
+            mark_seen(session, seen)
             run = session.get(CrawlRun, context.run_id)
             if run is not None:
                 context.report.write_to(run)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from crawler.context import CrawlContext
 from crawler.guard import request_stop
 from crawler.items import AdCapture, FoundPhone
+from crawler.recrawl import mark_seen, remember
 from legal_policy.authorisation import stop_reason
 from legal_policy.authorisation_store import get_authorisation, terms_of
 from legal_policy.minimisation import (
@@ -66,6 +67,9 @@ class ImageCheckPipeline(_ContextPipeline):
         kept = []
         for image in item.images:
             if image.body is None:
+                continue
+            if image.stored:  # adwatch's own bytes, checked and hashed when first kept
+                kept.append(image)
                 continue
             try:
                 described = describe_image(image.body)
@@ -116,6 +120,7 @@ class MinimisePipeline(_ContextPipeline):
                     variants=tuple(int(v, 16) for v in image.phash_variants),
                     width=image.width or 0,
                     height=image.height or 0,
+                    stored=image.stored,
                 )
                 for image in item.images
             ),
@@ -139,11 +144,13 @@ class MinimisePipeline(_ContextPipeline):
                 images.append(image)
             captured = replace(captured, images=tuple(images))
             item.minimised, item.minimisation = self._minimise(captured)
-        # Nothing captured but not kept may travel further down the pipeline.
+        # Nothing captured but not kept may travel further down the pipeline (the images
+        # stay as URLs with their HTTP exchange, for validators and evidence records).
         item.raw_body = b""
         item.title = item.text = ""
         item.city = item.phone_text = None
-        item.images = []
+        for image in item.images:
+            image.body = None
         item.phones = []
         return item
 
@@ -185,7 +192,7 @@ class SnapshotStorePipeline(_ContextPipeline):
         content_sha256 = _content_fingerprint(ad_data)
         now = utcnow()
         try:
-            self._store(item, ad_data, content_sha256, now)
+            unchanged = self._store(item, ad_data, content_sha256, now)
         except IntegrityError:
             # Another run of the same case stored this very version a moment ago (the
             # unique key, not a race we lose silently): it is unchanged for this run.
@@ -195,6 +202,8 @@ class SnapshotStorePipeline(_ContextPipeline):
                 raise
             context.report.ads_unchanged += 1
             raise DropItem(f"unchanged since ad {existing} (stored by another run)") from None
+        if unchanged is not None:
+            raise DropItem(f"unchanged since ad {unchanged}")
         context.report.ads_captured += 1
         context.report.images_stored += sum(1 for image in ad_data.images if image.data)
         context.progress.emit(
@@ -204,6 +213,31 @@ class SnapshotStorePipeline(_ContextPipeline):
             ads=context.report.ads_captured,
         )
         return item
+
+    def _remember(self, session: Session, item: AdCapture, ad: Ad, expires_at: datetime) -> None:
+        """What the site said about the page and each kept image, for the next recrawl."""
+        context = self.context
+        remember(
+            session,
+            context.case_id,
+            ad.url,
+            item.response,
+            ad_id=ad.id,
+            blob_sha256=None,
+            expires_at=expires_at,
+        )
+        responses = {image.url: image.response for image in item.images}
+        for image in ad.images:
+            if image.blob_sha256 is not None:
+                remember(
+                    session,
+                    context.case_id,
+                    image.url,
+                    responses.get(image.url),
+                    ad_id=ad.id,
+                    blob_sha256=image.blob_sha256,
+                    expires_at=expires_at,
+                )
 
     def _existing(self, session: Session, url: str, content_sha256: str) -> int | None:
         context = self.context
@@ -218,7 +252,9 @@ class SnapshotStorePipeline(_ContextPipeline):
 
     def _store(
         self, item: AdCapture, ad_data: MinimisedAd, content_sha256: str, now: datetime
-    ) -> None:
+    ) -> int | None:
+        """Store the ad; returns the id of the same version stored before, if there is one
+        (then nothing but "seen again" and the validators are written)."""
         context = self.context
         assert item.minimisation is not None
         with context.session_factory.begin() as session:
@@ -231,7 +267,18 @@ class SnapshotStorePipeline(_ContextPipeline):
             existing = self._existing(session, ad_data.url, content_sha256)
             if existing is not None:
                 context.report.ads_unchanged += 1
-                raise DropItem(f"unchanged since ad {existing}")
+                # Seen again; the validators now describe this answer of the site.
+                mark_seen(session, [existing])
+                remember(
+                    session,
+                    context.case_id,
+                    ad_data.url,
+                    item.response,
+                    ad_id=existing,
+                    blob_sha256=None,
+                    expires_at=ad_expiry(context.catalogue, authorisation, now),
+                )
+                return existing
             expires_at = ad_expiry(context.catalogue, authorisation, now)
 
             def keep_blob(data: bytes, kind: str) -> str:
@@ -285,6 +332,9 @@ class SnapshotStorePipeline(_ContextPipeline):
                 phone_id = session.scalar(select(Phone.id).where(Phone.e164 == found.e164))
                 ad.phone_links.append(AdPhone(phone_id=phone_id, raw=found.raw[:200]))
             session.add(ad)
+            session.flush()
+            self._remember(session, item, ad, expires_at)
+        return None
 
 
 def _content_fingerprint(ad: MinimisedAd) -> str:

@@ -47,6 +47,8 @@ def build_scrapy_settings(
         # Scrapy keeps and resends a site's cookies (and its cookie code looks up the public
         # suffix list); adwatch collects passively and sends none.
         "COOKIES_ENABLED": False,
+        # 304 Not Modified answers a recrawl's conditional request: the spider handles it.
+        "HTTPERROR_ALLOWED_CODES": [304],
         "ADWATCH_RECHECK_SECONDS": recheck_seconds,
         "ADWATCH_KEEPER_SECONDS": KEEPER_SECONDS,
         "EXTENSIONS": {"crawler.guard.AuthorisationGuard": 0, "crawler.keeper.RunKeeper": 0},
@@ -57,6 +59,7 @@ def build_scrapy_settings(
             "crawler.middlewares.AllowlistMiddleware": 50,
             "crawler.middlewares.PassiveOnlyMiddleware": 60,
             "crawler.middlewares.PageBudgetMiddleware": 70,
+            "crawler.recrawl.ConditionalRequestMiddleware": 80,
         },
         "ITEM_PIPELINES": {
             "crawler.pipelines.ImageCheckPipeline": 100,

@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from crawler.config import CrawlerConfig
 from crawler.context import CrawlContext, ProgressStream, RunReport
+from crawler.recrawl import Validators, mark_seen
 from crawler.scrapy_settings import build_scrapy_settings
 from crawler.site_profile import get_site_profile
 from crawler.spiders.ad_spider import AdSpider
@@ -98,6 +99,7 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
         default_phone_region=config.default_phone_region,
         progress=progress,
         report=report,
+        validators=Validators(session_factory, case_id),
     )
     config.log_dir.mkdir(parents=True, exist_ok=True)
     process = CrawlerProcess(
@@ -136,6 +138,7 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
             f"({context.stop_reason}) were not stored",
         )
     with session_factory.begin() as session:
+        mark_seen(session, report.seen_again)
         run = session.get(CrawlRun, run_id)
         assert run is not None
         run.finished_at = utcnow()

@@ -98,6 +98,9 @@ class CapturedImage:
     variants: tuple[int, ...]
     width: int
     height: int
+    # Bytes adwatch itself stored earlier (already re-encoded without metadata): a recrawl
+    # that was told the image is unchanged reuses them instead of fetching them again.
+    stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +290,22 @@ def _minimise_images(
             for i in images
         )
     kept = []
+    reused = 0
     for position, image in enumerate(images, start=1):
+        if image.stored:
+            reused += 1
+            kept.append(
+                MinimisedImage(
+                    image.url,
+                    image.data,
+                    image.phash,
+                    image.variants,
+                    image.width,
+                    image.height,
+                    _stored_media_type(image.data),
+                )
+            )
+            continue
         try:
             data, media_type = strip_image_metadata(image.data)
         except ImageNotReencodable as exc:
@@ -298,8 +316,15 @@ def _minimise_images(
                 image.url, data, image.phash, image.variants, image.width, image.height, media_type
             )
         )
-    counts["images.metadata_stripped"] = len(kept)
+    counts["images.metadata_stripped"] = len(kept) - reused
+    if reused:
+        counts["images.reused_as_stored"] = reused
     return tuple(kept)
+
+
+def _stored_media_type(data: bytes) -> str:
+    """The media type of bytes ``strip_image_metadata`` wrote (JPEG or PNG)."""
+    return "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
 
 
 def _minimise_page(rules: FieldRules, ad: CapturedAd, counts: dict[str, int]) -> bytes | None:

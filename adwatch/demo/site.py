@@ -7,12 +7,14 @@ only together with that profile.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import ipaddress
 import json
 import re
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -68,6 +70,11 @@ class DemoServer(ThreadingHTTPServer):
         self.page_size = page_size
         self.verbose = verbose
         self.ads_by_id = {ad.ad_id: ad for ad in content.ads}
+        # What was asked and sent, for tests and benchmarks (path -> requests; body bytes).
+        self.hits: Counter[str] = Counter()
+        self.answers: Counter[tuple[str, int]] = Counter()
+        self.bytes_sent = 0
+        self._tally = threading.Lock()
         super().__init__(address, _DemoHandler)
 
     @property
@@ -421,11 +428,22 @@ class _DemoHandler(BaseHTTPRequestHandler):
         *,
         location: str | None = None,
     ) -> None:
+        # Validators like a real site's: a recrawl may ask "changed since?" (ETag).
+        etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"' if status == HTTPStatus.OK else None
+        if etag is not None and self.headers.get("If-None-Match") == etag:
+            status, body = HTTPStatus.NOT_MODIFIED, b""
+        with self.server._tally:
+            self.server.hits[urlsplit(self.path).path] += 1
+            self.server.answers[(urlsplit(self.path).path, int(status))] += 1
+            self.server.bytes_sent += len(body) if send_body else 0
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if status != HTTPStatus.NOT_MODIFIED:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        if etag is not None:
+            self.send_header("ETag", etag)
         if location is not None:
             self.send_header("Location", location)
         self.end_headers()
-        if send_body:
+        if send_body and body:
             self.wfile.write(body)

@@ -22,6 +22,8 @@ from crawler.context import CrawlContext
 from crawler.extraction import AdExtractor, NotAnAd
 from crawler.indicator_filter import keep_ad
 from crawler.items import AdCapture
+from crawler.recrawl import AD_PAGE, IMAGE, VALIDATOR
+from storage.blobstore import BlobIntegrityError, BlobNotFound
 
 
 class AdSpider(Spider):
@@ -41,9 +43,13 @@ class AdSpider(Spider):
 
     # --- requests --------------------------------------------------------------------
 
-    def page_request(self, url: str, callback: Callable[..., Any]) -> Request:
-        """A request for a list or ad page."""
-        return Request(url, callback=callback, errback=self.on_error)
+    def page_request(
+        self, url: str, callback: Callable[..., Any], *, ad_page: bool = False
+    ) -> Request:
+        """A request for a list or ad page (ad pages may be asked "changed since?")."""
+        return Request(
+            url, callback=callback, errback=self.on_error, meta={AD_PAGE: True} if ad_page else {}
+        )
 
     def image_request(self, capture: AdCapture, index: int) -> Request:
         """A request for an ad's image (images are not pages: no page budget)."""
@@ -54,7 +60,7 @@ class AdSpider(Spider):
             callback=self.parse_image,
             errback=self.image_failed,
             cb_kwargs={"capture": capture, "index": index},
-            meta={"adwatch_image": True},
+            meta={IMAGE: True},
             dont_filter=True,
         )
 
@@ -64,13 +70,16 @@ class AdSpider(Spider):
         """Follow ad links and the next list page, when they match the profile's rules."""
         self._count_page(response)
         for url in self.extractor.ad_links(response):
-            yield self.page_request(url, self.parse_ad)
+            yield self.page_request(url, self.parse_ad, ad_page=True)
         for url in self.extractor.next_pages(response):
             yield self.page_request(url, self.parse_list)
 
     def parse_ad(self, response: Response) -> Iterator[Any]:
         """Extract an ad's fields, then fetch its images one after another."""
         self._count_page(response)
+        if response.status == 304:
+            self._not_modified(response)
+            return
         try:
             capture = self.extractor.capture(response)
         except NotAnAd as exc:
@@ -89,9 +98,35 @@ class AdSpider(Spider):
 
     def parse_image(self, response: Response, capture: AdCapture, index: int) -> Iterator[Any]:
         """Keep the image bytes; the pipelines check whether they are an image."""
-        capture.images[index].body = response.body
-        capture.images[index].response = response
+        image = capture.images[index]
+        image.response = response
+        validator = response.meta.get(VALIDATOR)
+        if response.status == 304 and validator is not None and validator.blob_sha256:
+            # Unchanged since the case stored it: the stored bytes, already re-encoded.
+            try:
+                image.body = self.context.blob_store.get(validator.blob_sha256)
+            except (BlobNotFound, BlobIntegrityError) as exc:
+                self.context.report.add_problem("image_unavailable", response.url, str(exc))
+                image.body = None
+            else:
+                image.stored = True
+                image.phash = validator.phash
+                image.phash_variants = list(validator.phash_variants)
+                image.width, image.height = validator.width, validator.height
+        else:
+            image.body = response.body
         yield from self._next_image_or_item(capture, index + 1)
+
+    def _not_modified(self, response: Response) -> None:
+        """An ad page the site says is unchanged: it is recorded as seen again, no more."""
+        validator = response.meta.get(VALIDATOR)
+        if validator is None or validator.ad_id is None:
+            self.context.report.add_problem(
+                "http_error", response.url, "HTTP 304 to a request that asked nothing"
+            )
+            return
+        self.context.report.ads_unchanged += 1
+        self.context.report.seen_again.append(validator.ad_id)
 
     # --- errbacks --------------------------------------------------------------------
 
