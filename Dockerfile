@@ -5,7 +5,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     ADWATCH_DATA_DIR=/data \
-    ADWATCH_CHROMIUM_PATH=/usr/bin/chromium
+    ADWATCH_CHROMIUM_PATH=/usr/bin/chromium \
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 # Chromium comes from Debian, never from `playwright install`.
 RUN apt-get update \
@@ -26,8 +27,9 @@ RUN pip install -e . && mkdir -p /data && chown adwatch:adwatch /data
 
 USER adwatch
 VOLUME ["/data"]
-# Until `adwatch serve` exists the image runs the CLI; e.g.
+# The default command runs the scheduler (crawl schedules, the daily purge); the image runs
+# any other command too, e.g.
 #   docker run -v adwatch-data:/data IMAGE db upgrade
-#   docker run -v adwatch-data:/data IMAGE crawl --authorisation 1 --site SITE
+#   docker run -v adwatch-data:/data -e ADWATCH_USER=ines IMAGE crawl --authorisation 1 --site SITE
 ENTRYPOINT ["adwatch"]
-CMD ["--help"]
+CMD ["serve"]

@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck format clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install chromium demo test lint typecheck format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +16,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Debian's Chromium renders pages that need JavaScript (never `playwright install`).
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's Chromium (JavaScript pages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing at $(CHROMIUM): sudo apt-get install -y chromium" >&2; \
+	  fi; }
+
 ## Set up and run the main job on the embedded default (SQLite under ./var):
 ## demo site on loopback → authorisation → crawl → match → candidate profiles.
-demo: $(STAMP)
+demo: $(STAMP) chromium
 	$(BIN)/adwatch demo
 
 ## Set up and run everything CI runs: lint, format check, types, tests on SQLite and PostgreSQL.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         description="Extra site profiles (*.yaml) that add to or override the bundled ones; "
         "default <data_dir>/site_profiles.",
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for distributed crawls (scrapy-redis): the frontier and duplicate "
+        "filter of a run live there, and `adwatch worker --run RUN` processes share it.",
+    )
     default_phone_region: str = Field(
         default="NL", description="Region for phone numbers written without a country code."
     )
@@ -123,6 +128,7 @@ class Settings(BaseSettings):
             default_phone_region=self.default_phone_region,
             chromium_path=self.chromium_path,
             log_level=self.log_level,
+            redis_url=self.redis_url,
         )
 
 

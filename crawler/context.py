@@ -8,6 +8,7 @@ from typing import IO, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from crawler.config import CrawlerConfig
 from crawler.recrawl import Validators
 from crawler.site_profile import SiteProfile
 from legal_policy.catalogue import LegalBasisCatalogue
@@ -33,21 +34,46 @@ class RunReport:
     # Ads extracted after the authorisation ended, and therefore not stored.
     ads_not_stored: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+    # What is on the run's record already (see ``write_to``).
+    written: dict[str, int] = field(default_factory=dict)
+    problems_written: int = 0
 
     def add_problem(self, kind: str, url: str, message: str) -> None:
         """Record something that went wrong; the run goes on."""
         self.problems.append({"kind": kind, "url": url, "message": message})
 
     def write_to(self, run: CrawlRun) -> None:
-        """Copy the counts and problems onto the run's record."""
-        run.pages_fetched = self.pages_fetched
-        run.ads_captured = self.ads_captured
-        run.ads_unchanged = self.ads_unchanged
-        run.images_stored = self.images_stored
-        run.requests_refused = self.requests_refused
-        run.ads_below_threshold = self.ads_below_threshold
-        # A purge that closed the case while the run went on scrubbed its ad URLs already.
-        run.problems = [] if run.logs_purged_at is not None else list(self.problems)
+        """Add what this worker counted since its last write to the run's record.
+
+        Deltas, not totals: several workers of one run (Redis) add to the same record,
+        and a resumed run goes on from its stored counts. Call ``settled`` once the
+        transaction committed. Lock the row first (``with_for_update``).
+        """
+        for name in _COUNTS:
+            delta = getattr(self, name) - self.written.get(name, 0)
+            if delta:
+                setattr(run, name, (getattr(run, name) or 0) + delta)
+        new = self.problems[self.problems_written :]
+        if run.logs_purged_at is not None:
+            # A purge that closed the case while the run went on scrubbed its ad URLs.
+            run.problems = []
+        elif new:
+            run.problems = [*(run.problems or []), *new]
+
+    def settled(self) -> None:
+        """Everything counted so far is on the record."""
+        self.written = {name: getattr(self, name) for name in _COUNTS}
+        self.problems_written = len(self.problems)
+
+
+_COUNTS = (
+    "pages_fetched",
+    "ads_captured",
+    "ads_unchanged",
+    "images_stored",
+    "requests_refused",
+    "ads_below_threshold",
+)
 
 
 @dataclass(slots=True)
@@ -89,6 +115,8 @@ class CrawlContext:
     blob_store: BlobStore
     default_phone_region: str
     progress: ProgressStream
+    # Paths of the data directory (WARC evidence files go under ``config.warc_dir``).
+    config: CrawlerConfig
     report: RunReport = field(default_factory=RunReport)
     # Set when the authorisation stops allowing the run ("authorisation revoked", ...).
     stop_reason: str | None = None

@@ -54,7 +54,10 @@ class AdCapture:
     # Captured field -> CSS selectors of the page elements holding it (for minimisation).
     field_selectors: dict[str, tuple[str, ...]] = field(default_factory=dict)
     third_party_selectors: tuple[str, ...] = ()
+    # Read by extraction with the profile's date formats (aware, UTC).
     posted_at: datetime | None = None
+    # Fields present but unreadable as the profile says (names and reasons, no content).
+    field_problems: list[str] = field(default_factory=list)
     # The ad-level indicator model's score (an assessment), set when the ad is kept.
     indicator_score: float | None = None
     # The HTTP exchange of the ad page (status, headers, request), for the evidence record.

@@ -62,6 +62,7 @@ class RunKeeper:
         seen, context.report.seen_again = context.report.seen_again, []
         with context.session_factory.begin() as session:
             mark_seen(session, seen)
-            run = session.get(CrawlRun, context.run_id)
+            run = session.get(CrawlRun, context.run_id, with_for_update=True)
             if run is not None:
                 context.report.write_to(run)
+        context.report.settled()

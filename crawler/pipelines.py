@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -24,6 +24,7 @@ from crawler.context import CrawlContext
 from crawler.guard import request_stop
 from crawler.items import AdCapture, FoundPhone
 from crawler.recrawl import mark_seen, remember
+from crawler.warc import ad_stored, exchange_only
 from legal_policy.authorisation import stop_reason
 from legal_policy.authorisation_store import get_authorisation, terms_of
 from legal_policy.minimisation import (
@@ -104,7 +105,10 @@ class MinimisePipeline(_ContextPipeline):
 
     def process_item(self, item: AdCapture) -> AdCapture:
         context = self.context
-        item.posted_at = self._posted_at(item)
+        # Extraction read the posted time with the profile's date formats; what it could
+        # not read is reported here, once per ad (field names and reasons, no content).
+        for problem in item.field_problems:
+            context.report.add_problem("bad_field", item.url, f"{problem}; not kept")
         captured = CapturedAd(
             url=item.url,
             title=item.title,
@@ -148,9 +152,12 @@ class MinimisePipeline(_ContextPipeline):
         # stay as URLs with their HTTP exchange, for validators and evidence records).
         item.raw_body = b""
         item.title = item.text = ""
-        item.city = item.phone_text = None
+        item.city = item.phone_text = item.posted_at_raw = None
+        # The exchanges keep their status and headers, not the bytes as fetched.
+        item.response = exchange_only(item.response)
         for image in item.images:
             image.body = None
+            image.response = exchange_only(image.response)
         item.phones = []
         return item
 
@@ -162,23 +169,6 @@ class MinimisePipeline(_ContextPipeline):
             pseudonym_key=context.pseudonym_key,
             default_region=context.default_phone_region,
         )
-
-    def _posted_at(self, item: AdCapture) -> datetime | None:
-        if not item.posted_at_raw:
-            return None
-        try:
-            value = datetime.fromisoformat(item.posted_at_raw)
-        except ValueError:
-            self.context.report.add_problem(
-                "bad_field", item.url, "posted time is not ISO 8601; not kept"
-            )
-            return None
-        if value.tzinfo is None:
-            self.context.report.add_problem(
-                "bad_field", item.url, "posted time has no time zone; not kept"
-            )
-            return None
-        return value
 
 
 class SnapshotStorePipeline(_ContextPipeline):
@@ -192,7 +182,7 @@ class SnapshotStorePipeline(_ContextPipeline):
         content_sha256 = _content_fingerprint(ad_data)
         now = utcnow()
         try:
-            unchanged = self._store(item, ad_data, content_sha256, now)
+            stored = self._store(item, ad_data, content_sha256, now)
         except IntegrityError:
             # Another run of the same case stored this very version a moment ago (the
             # unique key, not a race we lose silently): it is unchanged for this run.
@@ -202,8 +192,13 @@ class SnapshotStorePipeline(_ContextPipeline):
                 raise
             context.report.ads_unchanged += 1
             raise DropItem(f"unchanged since ad {existing} (stored by another run)") from None
-        if unchanged is not None:
-            raise DropItem(f"unchanged since ad {unchanged}")
+        if isinstance(stored, int):
+            raise DropItem(f"unchanged since ad {stored}")
+        ad_id, expires_at = stored
+        # The evidence (WARC) of what was kept, only now that it is kept.
+        self.crawler.signals.send_catch_log(
+            ad_stored, item=item, ad_id=ad_id, captured_at=now, expires_at=expires_at
+        )
         context.report.ads_captured += 1
         context.report.images_stored += sum(1 for image in ad_data.images if image.data)
         context.progress.emit(
@@ -252,9 +247,10 @@ class SnapshotStorePipeline(_ContextPipeline):
 
     def _store(
         self, item: AdCapture, ad_data: MinimisedAd, content_sha256: str, now: datetime
-    ) -> int | None:
+    ) -> int | tuple[int, datetime]:
         """Store the ad; returns the id of the same version stored before, if there is one
-        (then nothing but "seen again" and the validators are written)."""
+        (then nothing but "seen again" and the validators are written), else the new ad's
+        id and expiry."""
         context = self.context
         assert item.minimisation is not None
         with context.session_factory.begin() as session:
@@ -334,7 +330,7 @@ class SnapshotStorePipeline(_ContextPipeline):
             session.add(ad)
             session.flush()
             self._remember(session, item, ad, expires_at)
-        return None
+            return ad.id, expires_at
 
 
 def _content_fingerprint(ad: MinimisedAd) -> str:
@@ -344,7 +340,7 @@ def _content_fingerprint(ad: MinimisedAd) -> str:
         "title": ad.title,
         "text": ad.text,
         "city": ad.city,
-        "posted_at": ad.posted_at.isoformat() if ad.posted_at else None,
+        "posted_at": ad.posted_at.astimezone(UTC).isoformat() if ad.posted_at else None,
         "phones": sorted(p.e164 for p in ad.phones),
         "images": [
             [f"{i.phash:016x}", hashlib.sha256(i.data).hexdigest() if i.data else None]

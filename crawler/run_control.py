@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crawler.config import CrawlerConfig
 from crawler.errors import CrawlFailed, InvalidRun
+from crawler.middlewares import problem_counts, refused_hosts
 from crawler.site_profile import get_site_profile
 from crawler.worker import software_version
 from legal_policy.access import AccessContext
 from legal_policy.audit_log import record_event
-from legal_policy.authorisation import check_crawl_allowed
+from legal_policy.authorisation import check_crawl_allowed, stop_reason
 from legal_policy.authorisation_store import get_authorisation, terms_of, upsert_site
 from legal_policy.catalogue import LegalBasisCatalogue
 from legal_policy.checkpoints import CheckpointError, append_checkpoint_if_new
@@ -165,6 +166,9 @@ def start_crawl_run(
                     "requests_refused": run.requests_refused,
                     "ads_below_threshold": run.ads_below_threshold,
                     "problems": len(run.problems),
+                    # Every dropped request by kind, and the hosts refused (no paths).
+                    "problems_by_kind": problem_counts(run.problems),
+                    "refused_hosts": refused_hosts(run.problems),
                 },
             ),
         )
@@ -179,9 +183,64 @@ def start_crawl_run(
             )
         except (CheckpointError, OSError) as exc:
             problems.append({"kind": "audit_checkpoint", "url": "", "message": str(exc)})
-    if outcome.status == "failed" and outcome.pages_fetched == 0 and ending.failure:
+    # Only a worker that got nothing done is an error; one killed mid-run is a failed run
+    # that ``--resume`` continues.
+    if (
+        outcome.status == "failed"
+        and outcome.pages_fetched == 0
+        and outcome.ads_captured == 0
+        and ending.failure
+    ):
         raise CrawlFailed(f"crawl run {run_id} failed: {ending.failure}")
     return RunOutcome(**{**_fields(outcome), "problems": tuple(problems)})
+
+
+def join_run(
+    config: CrawlerConfig,
+    session_factory: sessionmaker[Session],
+    access: AccessContext,
+    run_id: int,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> RunOutcome:
+    """Add a worker to a running crawl run (distributed mode): it takes pages from the
+    run's shared frontier in Redis until the run has none left.
+
+    Refused without Redis (a run then has one worker), for a run that is not running, and
+    when the run's authorisation no longer allows crawling. The run's own crawl records its
+    outcome; this returns the run as it stands when this worker is done.
+    """
+    if not config.redis_url:
+        raise InvalidRun(
+            "a worker can only join a run whose frontier is shared: set ADWATCH_REDIS_URL "
+            "(the same Redis as the run's)"
+        )
+    with session_factory.begin() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None:
+            raise InvalidRun(f"no crawl run {run_id}")
+        authorisation = get_authorisation(session, run.authorisation_id)
+        case_number = authorisation.case_number
+        access.require(Permission.START_CRAWL, case_ref(authorisation.case))
+        if run.status != "running":
+            raise InvalidRun(f"crawl run {run_id} is {run.status}, not running", case=case_number)
+        reason = stop_reason(terms_of(authorisation), utcnow())
+        if reason is not None:
+            raise InvalidRun(f"crawl run {run_id} cannot be joined: {reason}", case=case_number)
+        record_event(
+            session,
+            access.event("crawl.joined", f"crawl_run:{run_id}", cases=[case_number]),
+        )
+    ending = _run_worker_process(config, run_id, on_progress, log_suffix=f".join-{os.getpid()}")
+    with session_factory.begin() as session:
+        run = session.get(CrawlRun, run_id, with_for_update=True)
+        assert run is not None
+        if ending.failure is not None:
+            run.problems = [
+                *run.problems,
+                {"kind": "worker_failed", "url": "", "message": ending.failure},
+            ]
+        return _outcome_of(run, config)
 
 
 def _fields(outcome: RunOutcome) -> dict[str, Any]:
@@ -231,6 +290,8 @@ def _record_failure(session: Session, run: CrawlRun, ending: _WorkerEnding) -> N
         )
         or 0
     )
+    # The last count flush may predate the kill; every stored ad was at least one page.
+    run.pages_fetched = max(run.pages_fetched, run.ads_captured)
     run.problems = [
         *run.problems,
         {"kind": "worker_failed", "url": "", "message": ending.failure or "no output"},
@@ -254,12 +315,18 @@ def _outcome_of(run: CrawlRun, config: CrawlerConfig) -> RunOutcome:
 
 
 def _run_worker_process(
-    config: CrawlerConfig, run_id: int, on_progress: ProgressCallback | None
+    config: CrawlerConfig,
+    run_id: int,
+    on_progress: ProgressCallback | None,
+    *,
+    log_suffix: str = "",
 ) -> _WorkerEnding:
     config.log_dir.mkdir(parents=True, exist_ok=True)
     # stderr to a file, not a pipe: a chatty library must never block the worker.
-    stderr_path = config.log_dir / f"run-{run_id}.worker.log"
+    stderr_path = config.log_dir / f"run-{run_id}.worker{log_suffix}.log"
     command = [sys.executable, "-m", "crawler.worker", "--run-id", str(run_id)]
+    if log_suffix:
+        command += ["--log-suffix", log_suffix]
     interrupted = False
     with (
         stderr_path.open("w", encoding="utf-8") as stderr_file,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,16 @@ def build_scrapy_settings(
     log_level: str,
     version: str,
     recheck_seconds: float = RECHECK_SECONDS,
+    extras: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Settings for a compliance-bounded crawl of one authorised site."""
+    """Settings for a compliance-bounded crawl of one authorised site; ``extras`` (rendering,
+    a shared frontier) are merged in last."""
     config = profile.config
-    return {
+    settings: dict[str, Any] = {
         "BOT_NAME": SOFTWARE_NAME,
-        "USER_AGENT": f"{SOFTWARE_NAME}/{version}",
+        "USER_AGENT": config.user_agent or f"{SOFTWARE_NAME}/{version}",
+        # Named in the warcinfo record of the run's WARC files.
+        "ADWATCH_SOFTWARE_VERSION": version,
         # No control port: a compliance-bounded crawler exposes nothing to run code in it.
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
@@ -44,14 +49,26 @@ def build_scrapy_settings(
         "DOWNLOAD_MAXSIZE": 32 * 1024 * 1024,
         "ADWATCH_ALLOWED_ORIGINS": sorted(profile.allowed_origins()),
         "ADWATCH_PASSIVE_ONLY": True,
-        # Scrapy keeps and resends a site's cookies (and its cookie code looks up the public
-        # suffix list); adwatch collects passively and sends none.
-        "COOKIES_ENABLED": False,
+        # Off unless the profile needs them (an age gate): then kept per allowlisted origin
+        # by OwnOriginCookiesMiddleware, whose public-suffix list is tldextract's snapshot
+        # (Scrapy's would download it).
+        "COOKIES_ENABLED": config.cookies,
+        # Scrapy's meta refresh replaces an ad page by its target; PageDirectivesMiddleware
+        # keeps the page and reports an off-list target instead.
+        "METAREFRESH_ENABLED": False,
+        # Scrapy follows 20; a loop is caught sooner by adwatch's RedirectMiddleware.
+        "REDIRECT_MAX_TIMES": 10,
+        # Tells the network guard what the allowlisted names resolve to.
+        "DNS_RESOLVER": "crawler.netguard.GuardedResolver",
         # 304 Not Modified answers a recrawl's conditional request: the spider handles it.
         "HTTPERROR_ALLOWED_CODES": [304],
         "ADWATCH_RECHECK_SECONDS": recheck_seconds,
         "ADWATCH_KEEPER_SECONDS": KEEPER_SECONDS,
-        "EXTENSIONS": {"crawler.guard.AuthorisationGuard": 0, "crawler.keeper.RunKeeper": 0},
+        "EXTENSIONS": {
+            "crawler.guard.AuthorisationGuard": 0,
+            "crawler.keeper.RunKeeper": 0,
+            "crawler.warc.WarcEvidence": 0,
+        },
         "LOG_FORMATTER": "crawler.logformatter.ContentFreeLogFormatter",
         "DOWNLOADER_MIDDLEWARES": {
             # Before robots.txt (100) and everything else: nothing leaves unchecked.
@@ -59,7 +76,21 @@ def build_scrapy_settings(
             "crawler.middlewares.AllowlistMiddleware": 50,
             "crawler.middlewares.PassiveOnlyMiddleware": 60,
             "crawler.middlewares.PageBudgetMiddleware": 70,
+            # Scrapy's robots.txt, redirect and cookie middlewares in adwatch's versions
+            # (refusals by kind, loops caught, cookies per origin and no suffix download);
+            # no proxy from the environment (http_proxy would send every request off-list).
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawler.middlewares.RobotsTxtMiddleware": 100,
+            "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+            "crawler.middlewares.PageDirectivesMiddleware": 580,
+            "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+            "crawler.middlewares.RedirectMiddleware": 600,
+            "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+            "crawler.middlewares.OwnOriginCookiesMiddleware": 700,
+            "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
             "crawler.recrawl.ConditionalRequestMiddleware": 80,
+            # Next to the downloader: the WARC-Date of a response is when it arrived.
+            "crawler.warc.FetchTimeMiddleware": 950,
         },
         "ITEM_PIPELINES": {
             "crawler.pipelines.ImageCheckPipeline": 100,
@@ -71,3 +102,12 @@ def build_scrapy_settings(
         "LOG_LEVEL": log_level,
         "LOG_FILE_APPEND": False,
     }
+    for extra in extras:
+        for key, value in extra.items():
+            current = settings.get(key)
+            # Component tables (middlewares, extensions) are merged, not replaced.
+            if isinstance(value, Mapping) and isinstance(current, dict):
+                settings[key] = {**current, **value}
+            else:
+                settings[key] = value
+    return settings

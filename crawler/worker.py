@@ -20,10 +20,14 @@ from twisted.python.failure import Failure
 
 from crawler.config import CrawlerConfig
 from crawler.context import CrawlContext, ProgressStream, RunReport
+from crawler.distributed import redis_settings
+from crawler.netguard import install_guard, network_event, network_policy, report_refusals
 from crawler.recrawl import Validators, mark_seen
+from crawler.rendering import BrowserRequestGuard, rendering_settings
 from crawler.scrapy_settings import build_scrapy_settings
 from crawler.site_profile import get_site_profile
 from crawler.spiders.ad_spider import AdSpider
+from legal_policy.audit_log import record_event
 from legal_policy.catalogue import load_catalogue
 from legal_policy.pseudonyms import case_key, load_or_create_key
 from legal_policy.retention import effective_catalogue
@@ -45,9 +49,14 @@ def software_version() -> str:
         return "0+unknown"
 
 
-def run_worker(run_id: int, config: CrawlerConfig) -> int:
+def run_worker(run_id: int, config: CrawlerConfig, log_suffix: str = "") -> int:
     """Crawl for an already recorded run and write its outcome back; returns an exit code."""
     progress = ProgressStream(sys.stdout)
+    # Before any socket: the database (and Redis) now, the site's origins once known.
+    guard = install_guard(
+        network_policy(database_url=config.database_url, redis_url=config.redis_url)
+    )
+    guard.learn_allowed_names()
     engine = make_engine(config.database_url)
     session_factory = make_session_factory(engine)
     with session_factory() as session:
@@ -76,10 +85,18 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
             ads_below_threshold=run.ads_below_threshold,
             problems=list(run.problems),
         )
+        report.settled()  # what the record holds already is not added again
     profile = get_site_profile(site_key, config.site_profiles_dir)
+    # The page budget middleware applies the authorisation's limit and the profile's cap
+    # (the lower wins, and says which); progress shows the lower of the two.
+    authorised_pages = max_pages
+    if profile.config.links.page_cap is not None:
+        max_pages = min(max_pages, profile.config.links.page_cap)
     if profile.sha256 != expected_profile_sha:
         print("site profile changed since the run was registered", file=sys.stderr)
         return 2
+    guard.admit_origins(profile.allowed_origins())
+    report_refusals(guard, report)
     context = CrawlContext(
         run_id=run_id,
         site_id=site_id,
@@ -98,17 +115,26 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
         blob_store=BlobStore(config.blob_dir),
         default_phone_region=config.default_phone_region,
         progress=progress,
+        config=config,
         report=report,
         validators=Validators(session_factory, case_id),
     )
     config.log_dir.mkdir(parents=True, exist_ok=True)
+    extras = []
+    if config.redis_url:
+        # Several workers share the run: frontier, duplicate filter and page budget.
+        extras.append(redis_settings(config.database_url, run_id, config.redis_url))
+    if profile.config.render_javascript:
+        browser_guard = BrowserRequestGuard(profile.allowed_origins(), report)
+        extras.append(rendering_settings(profile, str(config.chromium_path), browser_guard))
     process = CrawlerProcess(
         build_scrapy_settings(
             profile,
-            max_pages=max_pages,
-            log_file=config.log_dir / f"run-{run_id}.log",
+            max_pages=authorised_pages,
+            log_file=config.log_dir / f"run-{run_id}{log_suffix}.log",
             log_level=config.log_level,
             version=software_version(),
+            extras=extras,
         ),
         install_root_handler=True,
     )
@@ -139,7 +165,7 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
         )
     with session_factory.begin() as session:
         mark_seen(session, report.seen_again)
-        run = session.get(CrawlRun, run_id)
+        run = session.get(CrawlRun, run_id, with_for_update=True)
         assert run is not None
         run.finished_at = utcnow()
         if crawl_errors:
@@ -151,6 +177,9 @@ def run_worker(run_id: int, config: CrawlerConfig) -> int:
         else:
             run.status = "finished"
         report.write_to(run)
+        record_event(
+            session, network_event(guard, run_id=run_id, actor=run.started_by, case=case_number)
+        )
     progress.emit(
         "finished",
         finish_reason=finish_reason,
@@ -165,9 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m crawler.worker``; the configuration comes on stdin."""
     parser = argparse.ArgumentParser(description="adwatch crawl worker (started by adwatch)")
     parser.add_argument("--run-id", type=int, required=True)
+    # A worker that joins a run logs beside the run's own worker, not over it.
+    parser.add_argument("--log-suffix", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     config = CrawlerConfig.from_json(sys.stdin.readline())
-    return run_worker(args.run_id, config)
+    return run_worker(args.run_id, config, args.log_suffix)
 
 
 if __name__ == "__main__":

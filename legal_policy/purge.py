@@ -47,6 +47,7 @@ from storage.models import (
     ProfileEventRecord,
     ProfileMembership,
     StoredBlob,
+    WarcFile,
 )
 
 _BATCH = 500
@@ -56,6 +57,9 @@ ORPHAN_GRACE_SECONDS = 3600
 # How the matching engine names an ad in a profile event's reason ("ad 12 shares phone …").
 _CITED_AD = re.compile(r"\bad (\d+)\b")
 WITHDRAWN_REASON = "[reason withdrawn: it cited ads deleted by a purge]"
+# Appended to a WARC file's name while its run writes it (crawler.warc); the row names the
+# final name, and purge deletes the file under either.
+UNFINISHED_WARC_SUFFIX = ".open"
 
 # Re-links the remaining ads of some cases (and of the cases combined with them).
 Relink = Callable[[Session, frozenset[int]], object]
@@ -71,6 +75,7 @@ class PurgeReceipt:
     counts: dict[str, int] = field(default_factory=dict)
     ads_digest: str = ""
     blobs_digest: str = ""
+    warcs_digest: str = ""
     affected_case_ids: frozenset[int] = frozenset()
     # Files to delete once the transaction has committed.
     blob_files: tuple[str, ...] = ()
@@ -85,6 +90,7 @@ class PurgeReceipt:
             "counts": dict(self.counts),
             "ads_digest": self.ads_digest,
             "blobs_digest": self.blobs_digest,
+            "warcs_digest": self.warcs_digest,
         }
 
     @property
@@ -117,6 +123,7 @@ def purge(
     case_number: str | None = None,
     reason: str | None = None,
     relink: Relink | None = None,
+    data_dir: Path | None = None,
 ) -> PurgeReceipt:
     """Delete expired data, or (``case_number``) close a case and delete all of it.
 
@@ -124,7 +131,8 @@ def purge(
     cases that lost ads (or, when a case closes, the cases combined with it) are passed to
     ``relink`` before profiles left empty are deleted, so that a re-linked profile never
     takes the id of a deleted one. The receipt lists the files for the caller to delete
-    after commit; it is audited here.
+    after commit; it is audited here. WARC file paths are relative to ``data_dir`` (by
+    default the parent of ``log_dir``).
     """
     access.require(Permission.PURGE)
     closed: set[int] = set()
@@ -165,6 +173,7 @@ def purge(
     _delete_unused_phones(session, receipt)
     _release_blobs(session, receipt)
     _scrub_runs(session, receipt, run_ids, log_dir, now)
+    _drop_warc_files(session, receipt, run_ids, data_dir or log_dir.parent)
     record_event(
         session,
         access.event(
@@ -437,15 +446,49 @@ def _scrub_runs(
     files: list[Path] = []
     for chunk in _chunks(run_ids):
         for run in session.scalars(select(CrawlRun).where(CrawlRun.id.in_(chunk))):
-            for name in (f"run-{run.id}.log", f"run-{run.id}.worker.log"):
-                path = log_dir / name
-                if path.exists():
+            # The run's log, its worker's, and those of workers that joined it.
+            for path in sorted(log_dir.glob(f"run-{run.id}.*log")):
+                if path.is_file():
                     files.append(path)
             run.problems = []
             run.logs_purged_at = now
     receipt.log_files = tuple(files)
     receipt.counts["run_logs"] = len(files)
     receipt.counts["runs_scrubbed"] = len(run_ids)
+    session.flush()
+
+
+def _drop_warc_files(
+    session: Session, receipt: PurgeReceipt, run_ids: list[int], data_dir: Path
+) -> None:
+    """WARC files go with their run's logs, and as soon as none of their run's ads remains
+    (what they hold is gone, whatever expiry their row still shows): rows deleted, files
+    listed for after the commit."""
+    columns = select(WarcFile.id, WarcFile.path, WarcFile.sha256)
+    rows = {
+        row.id: row
+        for row in session.execute(
+            columns.where(WarcFile.run_id.not_in(select(Ad.run_id).distinct()))
+        )
+    }
+    for chunk in _chunks(run_ids):
+        rows.update(
+            (row.id, row) for row in session.execute(columns.where(WarcFile.run_id.in_(chunk)))
+        )
+    files: list[Path] = []
+    for row in rows.values():
+        path = data_dir / row.path
+        for candidate in (path, path.with_name(path.name + UNFINISHED_WARC_SUFFIX)):
+            if candidate.exists():
+                files.append(candidate)
+    for chunk in _chunks(sorted(rows)):
+        session.execute(
+            delete(WarcFile).where(WarcFile.id.in_(chunk)),
+            execution_options={"synchronize_session": False},
+        )
+    receipt.log_files = (*receipt.log_files, *files)
+    receipt.warcs_digest = _digest(row.sha256 for row in rows.values() if row.sha256)
+    receipt.counts["warc_files"] = len(rows)
     session.flush()
 
 

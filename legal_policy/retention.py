@@ -21,7 +21,14 @@ from legal_policy.audit_log import record_event
 from legal_policy.catalogue import LegalBasisCatalogue, RetentionRule, RetentionStart
 from legal_policy.errors import InvalidRetention
 from legal_policy.roles import Permission
-from storage.models import Ad, AdImage, Authorisation, RetentionSetting, StoredBlob
+from storage.models import (
+    Ad,
+    AdImage,
+    Authorisation,
+    RetentionSetting,
+    StoredBlob,
+    WarcFile,
+)
 from storage.types import utcnow
 from storage.upsert import insert_if_absent
 
@@ -159,7 +166,25 @@ def refresh_expiry(
             )
         updated += len(rows)
     _refresh_blob_expiry(session, cases)
+    _refresh_warc_expiry(session, cases)
     return updated
+
+
+def _refresh_warc_expiry(session: Session, case_ids: set[int]) -> None:
+    """A run's WARC files keep what its ads hold: they expire with the latest of them."""
+    if not case_ids:
+        return
+    latest = dict(
+        session.execute(
+            select(Ad.run_id, func.max(Ad.expires_at))
+            .where(Ad.case_id.in_(case_ids))
+            .group_by(Ad.run_id)
+        ).all()
+    )
+    for warc in session.scalars(select(WarcFile).where(WarcFile.case_id.in_(case_ids))):
+        expires = latest.get(warc.run_id)
+        if expires is not None:
+            warc.expires_at = _aware(expires)
 
 
 def _refresh_blob_expiry(session: Session, case_ids: set[int]) -> None:

@@ -21,7 +21,10 @@ from adwatch.cli import (
     profiles,
     retention,
     runs,
+    schedule,
+    serve,
     users,
+    worker,
 )
 from adwatch.cli.app_context import AppContext
 from adwatch.cli.errors import (
@@ -74,6 +77,9 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(retention.app, name="retention")
 app.command("purge")(retention.purge_command)
 app.command("crawl")(crawl.crawl_command)
+app.command("worker")(worker.worker_command)
+app.add_typer(schedule.app, name="schedule")
+app.command("serve")(serve.serve_command)
 app.command("demo-site")(demo.demo_site_command)
 app.command("demo")(demo.demo_command)
 app.command("match")(match.match_command)

@@ -39,11 +39,18 @@ def demo_site_command(
     seed: int = typer.Option(7, help="Seed of the synthetic content."),
     ads: int = typer.Option(40, min=1, max=5000, help="Number of synthetic ads."),
     faults: bool = typer.Option(False, help="Add a malformed page, a bad image and an HTTP 500."),
+    style: str = typer.Option(
+        "classic",
+        help="classic (the demo profile's site), or jsonld (the demo-jsonld profile's site, "
+        "which its profile expects on port 8766)",
+    ),
 ) -> None:
     """Serve the synthetic demo ad site on loopback until Ctrl-C."""
+    if style not in ("classic", "jsonld"):
+        raise typer.BadParameter("must be classic or jsonld", param_hint="--style")
     typer.echo(f"demo site on http://{host}:{port}/ (synthetic content; Ctrl-C stops)")
     try:
-        serve_demo_site(host, port, seed=seed, n_ads=ads, faults=faults)
+        serve_demo_site(host, port, seed=seed, n_ads=ads, faults=faults, style=style)
     except OSError as exc:
         raise _port_problem(port, exc) from None
 
@@ -91,7 +98,14 @@ def demo_command(
         console.print(f"[bold]3.[/bold] synthetic demo site serving at {base_url}")
         write_demo_profile(Path(profiles), base_url)
         config = settings.crawler_config(site_profiles_dir=Path(profiles))
-        ref = get_site_profile("demo", config.site_profiles_dir).site_ref()
+        # The JavaScript-only ads need Chromium; without it the demo says so and goes on.
+        sites = ["demo", "demo-js"] if config.chromium_path.exists() else ["demo"]
+        if len(sites) == 1:
+            console.print(
+                f"[yellow]Chromium not found at {config.chromium_path}: the demo site's "
+                "JavaScript-only ads are left out (apt-get install -y chromium)[/yellow]"
+            )
+        refs = tuple(get_site_profile(key, config.site_profiles_dir).site_ref() for key in sites)
         now = datetime.now(UTC)
         catalogue = context.catalogue()
         context.as_user = "demo-legal"
@@ -109,7 +123,7 @@ def demo_command(
                     dpia_reference="DEMO-DPIA",
                     valid_from=now - timedelta(minutes=1),
                     valid_until=now + timedelta(days=1),
-                    sites=(ref,),
+                    sites=refs,
                     max_pages_per_run=200,
                 ),
                 catalogue,
@@ -117,22 +131,33 @@ def demo_command(
             authorisation_id = row.id
         console.print(
             f"[bold]4.[/bold] demo-legal registered authorisation {authorisation_id} "
-            f"(case {DEMO_CASE}, wpg-9, site demo pinned to {ref.profile_sha256[:12]}…)"
+            f"(case {DEMO_CASE}, wpg-9, sites "
+            + ", ".join(f"{r.key} pinned to {r.profile_sha256[:12]}…" for r in refs)
+            + ")"
         )
         context.as_user = "demo-investigator"
         investigator = context.access()
-        with crawl_progress(console, "demo") as on_progress:
-            outcome = crawl_and_link(
-                config,
-                context.session_factory,
-                investigator,
-                authorisation_id=authorisation_id,
-                site_key="demo",
-                catalogue=catalogue,
-                on_progress=on_progress,
-            )
-    console.print("[bold]5.[/bold] demo-investigator crawled; the ads were linked in the case")
-    print_crawl_summary(console, outcome)
+        outcomes = []
+        for key in sites:
+            with crawl_progress(console, key) as on_progress:
+                outcomes.append(
+                    crawl_and_link(
+                        config,
+                        context.session_factory,
+                        investigator,
+                        authorisation_id=authorisation_id,
+                        site_key=key,
+                        catalogue=catalogue,
+                        on_progress=on_progress,
+                    )
+                )
+    console.print(
+        "[bold]5.[/bold] demo-investigator crawled "
+        + " and ".join(sites)
+        + " (JavaScript pages rendered in Chromium); the ads were linked in the case"
+    )
+    for outcome in outcomes:
+        print_crawl_summary(console, outcome)
     context.as_user = "demo-analyst"
     analyst = context.access("adwatch demo: show the demo's profiles")
     with context.session_factory.begin() as session:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, Operationa
 from adwatch.services.ads import AdNotFound
 from adwatch.services.offline_match import MatchInputError
 from adwatch.services.profiles import ProfileNotFound
+from adwatch.services.runs import RunNotFound
 from crawler.errors import CrawlFailed, SiteProfileError
 from legal_policy.checkpoints import CheckpointError
 from legal_policy.errors import CatalogueError, PolicyError
@@ -38,6 +39,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (CatalogueError, EXIT_REFUSED),
     (ProfileNotFound, EXIT_REFUSED),
     (AdNotFound, EXIT_REFUSED),
+    (RunNotFound, EXIT_REFUSED),
     (MatchInputError, EXIT_REFUSED),
     (SettingsError, EXIT_REFUSED),
     (CheckpointError, EXIT_REFUSED),

@@ -2,7 +2,8 @@
 
 The markup is a contract: the bundled ``demo`` site profile selects on its class names
 (``ul.ad-list a.ad-link``, ``a.next``, ``article.ad``, ``h1.ad-title`` …), so change them
-only together with that profile.
+only together with that profile. ``style="jsonld"`` serves the same ads the way the
+``demo-jsonld`` profile expects instead (``adwatch.demo.jsonld_site``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from adwatch.demo.content import (
@@ -32,6 +33,7 @@ from adwatch.demo.content import (
     generate_demo_content,
     human_date,
 )
+from adwatch.demo.jsonld_site import JsonLdSite
 
 __all__ = [
     "BANNER",
@@ -49,6 +51,9 @@ BANNER = "Synthetic demo site for adwatch — all content is generated"
 ROBOTS_TXT = "User-agent: *\nDisallow: /private/\n"
 PARTNER_URL = "http://partner.invalid/ads"
 
+# "classic": the markup of the bundled demo profile; "jsonld": see adwatch.demo.jsonld_site.
+DemoStyle = Literal["classic", "jsonld"]
+
 _AD_PATH = re.compile(r"^/ad/([A-Za-z0-9_-]+)$")
 _IMAGE_PATH = re.compile(r"^/images/([A-Za-z0-9_.-]+)$")
 
@@ -65,8 +70,10 @@ class DemoServer(ThreadingHTTPServer):
         *,
         page_size: int,
         verbose: bool,
+        style: DemoStyle = "classic",
     ) -> None:
         self.content = content
+        self.style = style
         self.page_size = page_size
         self.verbose = verbose
         self.ads_by_id = {ad.ad_id: ad for ad in content.ads}
@@ -76,6 +83,10 @@ class DemoServer(ThreadingHTTPServer):
         self.bytes_sent = 0
         self._tally = threading.Lock()
         super().__init__(address, _DemoHandler)
+        # Built once bound: its pages name the server's own URL (sitemaps, JSON-LD).
+        self.jsonld_site = (
+            JsonLdSite(content, self.base_url, page_size=page_size) if style == "jsonld" else None
+        )
 
     @property
     def base_url(self) -> str:
@@ -117,17 +128,23 @@ def make_demo_server(
     faults: bool = False,
     page_size: int = 10,
     verbose: bool = False,
+    style: DemoStyle = "classic",
 ) -> DemoServer:
     """Bind (but do not start) the demo site; ``port=0`` picks a free port.
 
-    Raises ``ValueError`` for a host that is not a loopback address or a page size below one.
+    Raises ``ValueError`` for a host that is not a loopback address, a page size below one,
+    an unknown ``style``, or faults asked of the ``jsonld`` style (it has none).
     """
     bind = _loopback_host(host)
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {page_size}")
+    if style not in ("classic", "jsonld"):
+        raise ValueError(f"style must be 'classic' or 'jsonld', got {style!r}")
+    if faults and style != "classic":
+        raise ValueError("faults are served by the classic style only")
     content = generate_demo_content(seed=seed, n_ads=n_ads, faults=faults)
     server_class = _DemoServerV6 if ":" in bind else DemoServer
-    return server_class((bind, port), content, page_size=page_size, verbose=verbose)
+    return server_class((bind, port), content, page_size=page_size, verbose=verbose, style=style)
 
 
 def serve_demo_site(
@@ -137,9 +154,10 @@ def serve_demo_site(
     seed: int = 7,
     n_ads: int = 40,
     faults: bool = False,
+    style: DemoStyle = "classic",
 ) -> None:
     """Serve the demo site until interrupted; Ctrl-C stops it cleanly."""
-    server = make_demo_server(host, port, seed=seed, n_ads=n_ads, faults=faults)
+    server = make_demo_server(host, port, seed=seed, n_ads=n_ads, faults=faults, style=style)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -264,6 +282,10 @@ def _ad_page(ad: DemoAd, reviews: tuple[DemoReview, ...]) -> str:
 
 
 # Builds the same markup as _article_body with DOM calls (textContent, so no HTML injection).
+_JS_BEACON = (
+    'try { fetch("' + PARTNER_URL + '/beacon", {method: "POST", body: "seen"}); } catch (e) {}'
+)
+
 _JS_RENDER = """
 (function () {
   var ad = %s;
@@ -314,10 +336,14 @@ def _js_ad_page(ad: DemoAd, reviews: tuple[DemoReview, ...]) -> str:
         "images": [f"/images/{name}" for name in ad.image_names],
     }
     script = _JS_RENDER % _script_json(data)
-    # The article is empty on purpose: a crawler without JavaScript sees no ad here.
+    # The article is empty on purpose: a crawler without JavaScript sees no ad here. Like a
+    # real site, the page also loads a third party's tracker and sends it a beacon: a
+    # browser that renders it for adwatch must refuse both (they are off the allowlist).
     main = (
         f'<article class="ad" data-ad-id="{_e(ad.ad_id)}"></article>\n'
-        f"<script>{script}</script>\n{_reviews_section(reviews)}"
+        f"<script>{script}</script>\n"
+        f'<script async src="{PARTNER_URL}/tracker.js"></script>\n'
+        f"<script>{_JS_BEACON}</script>\n{_reviews_section(reviews)}"
     )
     return _page("Advertentie", main)
 
@@ -362,6 +388,10 @@ class _DemoHandler(BaseHTTPRequestHandler):
     def _dispatch(self, *, send_body: bool) -> None:
         url = urlsplit(self.path)
         path = url.path
+        if self.server.jsonld_site is not None:
+            reply = self.server.jsonld_site.respond(path, parse_qs(url.query))
+            self._send(reply.status, reply.body, reply.content_type, send_body)
+            return
         if path == "/":
             self._send(HTTPStatus.FOUND, b"", "text/plain", send_body, location="/ads?page=1")
         elif path == "/robots.txt":

@@ -26,31 +26,40 @@ from storage.models import Case, CaseMember, User
 DEMO_OVERRIDE_MARKER = "# written by adwatch for a demo site on another port"
 
 
+DEMO_SITES = ("demo", "demo-js")
+
+
 def write_demo_profile(directory: Path, base_url: str) -> Path:
-    """Write a ``demo`` site profile for a demo site at ``base_url`` into ``directory``
-    (where it overrides the bundled one); returns its path."""
-    bundled = resources.files("crawler") / "site_profiles" / "demo.yaml"
-    config = yaml.safe_load(bundled.read_text(encoding="utf-8"))
-    config["base_url"] = base_url
-    target = directory / "demo.yaml"
+    """Write the ``demo`` and ``demo-js`` site profiles for a demo site at ``base_url`` into
+    ``directory`` (where they override the bundled ones); returns the ``demo`` one's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        DEMO_OVERRIDE_MARKER + "\n" + yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
-    )
-    return target
+    for key in DEMO_SITES:
+        bundled = resources.files("crawler") / "site_profiles" / f"{key}.yaml"
+        config = yaml.safe_load(bundled.read_text(encoding="utf-8"))
+        config["base_url"] = base_url
+        (directory / f"{key}.yaml").write_text(
+            DEMO_OVERRIDE_MARKER + "\n" + yaml.safe_dump(config, sort_keys=False),
+            encoding="utf-8",
+        )
+    return directory / "demo.yaml"
 
 
 def point_demo_profile_at(settings: Settings, base_url: str) -> None:
-    """Write a local ``demo`` profile override for ``base_url`` (tests and hand-run demos
-    against ``adwatch demo-site``), or remove a stale one when the bundled profile fits."""
+    """Write local ``demo``/``demo-js`` profile overrides for ``base_url`` (tests and
+    hand-run demos against ``adwatch demo-site``), or remove stale ones when the bundled
+    profiles fit."""
     bundled = resources.files("crawler") / "site_profiles" / "demo.yaml"
     config = yaml.safe_load(bundled.read_text(encoding="utf-8"))
-    target = settings.resolved_site_profiles_dir / "demo.yaml"
+    directory = settings.resolved_site_profiles_dir
     if config["base_url"].rstrip("/") == base_url.rstrip("/"):
-        if target.exists() and target.read_text(encoding="utf-8").startswith(DEMO_OVERRIDE_MARKER):
-            target.unlink()
+        for key in DEMO_SITES:
+            target = directory / f"{key}.yaml"
+            if target.exists() and target.read_text(encoding="utf-8").startswith(
+                DEMO_OVERRIDE_MARKER
+            ):
+                target.unlink()
         return
-    write_demo_profile(settings.resolved_site_profiles_dir, base_url)
+    write_demo_profile(directory, base_url)
 
 
 DEMO_CASE = "DEMO-1"

@@ -30,6 +30,7 @@ from adwatch.demo.content import (
 )
 from adwatch.demo.site import (
     BANNER,
+    PARTNER_URL,
     SITE_NAME,
     DemoServer,
     make_demo_server,
@@ -338,10 +339,21 @@ def test_js_ad_pages_have_an_empty_article_in_the_raw_html(server: DemoServer) -
         article = page.one("article", "ad")
         assert article.children == []
         assert ad.title not in page.one("title").text()
-        script = page.one("script")
-        assert "src" not in script.attrs
+        script = _render_script(page)
         assert re.search(r"setTimeout\(function \(\) \{.*\}, 50\)", script.text(), re.S)
         assert "</" not in script.text()
+        # Like a real site it loads a third party's tracker and sends it a beacon (which a
+        # browser rendering the page for adwatch must refuse).
+        loaded = [s.attrs["src"] for s in page.select("script") if "src" in s.attrs]
+        assert loaded == [f"{PARTNER_URL}/tracker.js"]
+        assert any("/beacon" in s.text() for s in page.select("script"))
+
+
+def _render_script(page: Node) -> Node:
+    """The inline script that renders the ad (not the tracker, not the beacon)."""
+    found = [s for s in page.select("script") if "src" not in s.attrs and "setTimeout" in s.text()]
+    assert len(found) == 1
+    return found[0]
 
 
 _FAKE_DOM = """
@@ -366,7 +378,7 @@ setTimeout(() => console.log(JSON.stringify(article)), 200);
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_js_ad_script_fills_the_article_with_the_same_fields(server: DemoServer) -> None:
     ad = server.content.js_ads[0]
-    script = parse(fetch(f"{server.base_url}/ad/{ad.ad_id}").text).one("script").text()
+    script = _render_script(parse(fetch(f"{server.base_url}/ad/{ad.ad_id}").text)).text()
     done = subprocess.run(
         ["node", "-e", _FAKE_DOM], input=script, capture_output=True, text=True, timeout=30
     )

@@ -52,6 +52,7 @@ from storage.models import (
     ProfileMembership,
     StoredBlob,
     User,
+    WarcFile,
 )
 from tests.conftest import People
 from tests.support import Store, authorise, catalogue_of, crawl, files_under
@@ -715,6 +716,16 @@ def _run_logs(settings: Settings, run_id: int) -> set[str]:
     return {p.name for p in files_under(settings.log_dir) if p.name.startswith(f"run-{run_id}.")}
 
 
+def _warcs(settings: Settings, session_factory: sessionmaker[Session], run_id: int) -> set[str]:
+    """A run's WARC files on disk, which must be the ones registered."""
+    names = {p.name for p in files_under(settings.data_dir / "warc")}
+    on_disk = {name for name in names if name.startswith(f"run-{run_id}-")}
+    with session_factory() as session:
+        paths = session.scalars(select(WarcFile.path).where(WarcFile.run_id == run_id)).all()
+    assert on_disk == {Path(path).name for path in paths}
+    return on_disk
+
+
 def test_purge_after_a_crawl_expires_deletes_its_ads_blobs_and_run_logs(
     settings: Settings, session_factory: sessionmaker[Session], people: People, crawled: Crawled
 ) -> None:
@@ -733,6 +744,9 @@ def test_purge_after_a_crawl_expires_deletes_its_ads_blobs_and_run_logs(
     }  # fmt: skip
     lasting_logs = _run_logs(settings, crawled.lasting_run)
     assert lasting_logs
+    expiring_warcs = _warcs(settings, session_factory, crawled.expiring_run)
+    lasting_warcs = _warcs(settings, session_factory, crawled.lasting_run)
+    assert expiring_warcs and lasting_warcs
     assert isinstance(expired_ads, list)
     expired_urls = {url for _, url, *_ in expired_ads}
 
@@ -747,6 +761,9 @@ def test_purge_after_a_crawl_expires_deletes_its_ads_blobs_and_run_logs(
     assert {p.name for p in files_under(settings.blob_dir)} == held_2
     assert not _run_logs(settings, crawled.expiring_run)
     assert _run_logs(settings, crawled.lasting_run) == lasting_logs
+    assert counts["warc_files"] == len(expiring_warcs)
+    assert not _warcs(settings, session_factory, crawled.expiring_run)
+    assert _warcs(settings, session_factory, crawled.lasting_run) == lasting_warcs
     with session_factory() as session:
         run = session.get(CrawlRun, crawled.expiring_run)
         assert run is not None and run.problems == [] and run.logs_purged_at is not None
@@ -774,11 +791,16 @@ def test_purge_case_after_a_crawl_removes_its_files_and_refuses_crawls(
     other_before = case_rows(session_factory, case_2)
     held_2 = held_files(session_factory, case_2)
     lasting_logs = _run_logs(settings, crawled.lasting_run)
+    expiring_warcs = _warcs(settings, session_factory, crawled.expiring_run)
+    lasting_warcs = _warcs(settings, session_factory, crawled.lasting_run)
 
     outcome = purge_as(settings, session_factory, people.legal, datetime.now(UTC),
                        case_number="CASE-1", reason="case closed by the prosecutor")  # fmt: skip
 
     assert outcome.receipt.counts["run_logs"] == 2
+    assert outcome.receipt.counts["warc_files"] == len(expiring_warcs) > 0
+    assert not _warcs(settings, session_factory, crawled.expiring_run)
+    assert _warcs(settings, session_factory, crawled.lasting_run) == lasting_warcs
     assert not case_rows(session_factory, case_1)["ads"]
     assert case_rows(session_factory, case_2) == other_before
     assert {p.name for p in files_under(settings.blob_dir)} == held_2
