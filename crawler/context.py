@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -76,6 +79,36 @@ _COUNTS = (
 )
 
 
+_T = TypeVar("_T")
+
+
+class PipelineThreads:
+    """Threads for the pipelines' blocking work, so that the reactor goes on fetching.
+
+    ``compute``: decoding, hashing and re-encoding images and cleaning pages (mostly C code
+    that lets go of the GIL, so it uses the second core). ``write``: one thread for the
+    database, blob store and WARC files, so stores keep their order and never contend
+    with each other for SQLite's write lock.
+    """
+
+    def __init__(self, compute_threads: int = 2) -> None:
+        self._compute = ThreadPoolExecutor(compute_threads, thread_name_prefix="adwatch-compute")
+        self._write = ThreadPoolExecutor(1, thread_name_prefix="adwatch-write")
+
+    async def compute(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run ``function(*args)`` on a compute thread and wait for it without blocking."""
+        return await asyncio.get_running_loop().run_in_executor(self._compute, function, *args)
+
+    async def write(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run ``function(*args)`` on the writer thread, after every write queued before."""
+        return await asyncio.get_running_loop().run_in_executor(self._write, function, *args)
+
+    def shutdown(self) -> None:
+        """Finish queued work and stop the threads."""
+        self._compute.shutdown(wait=True)
+        self._write.shutdown(wait=True)
+
+
 @dataclass(slots=True)
 class ProgressStream:
     """JSON-lines progress events for the parent process (one object per line)."""
@@ -122,3 +155,4 @@ class CrawlContext:
     stop_reason: str | None = None
     # What the case heard from each URL last time (conditional requests of a recrawl).
     validators: Validators | None = None
+    threads: PipelineThreads = field(default_factory=PipelineThreads)

@@ -10,6 +10,7 @@ enqueuing ad pages). The last worker out clears the run's keys.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from typing import Any
 
@@ -22,6 +23,8 @@ from twisted.internet import task
 HEARTBEAT_SECONDS = 2.0
 # A worker whose heartbeat is older than this is gone (killed): it no longer holds the run.
 HEARTBEAT_TTL_SECONDS = 10
+# How long the run's own worker waits for the others to write their last counts.
+SETTLE_SECONDS = 60
 
 
 def run_key(database_url: str, run_id: int) -> str:
@@ -31,11 +34,14 @@ def run_key(database_url: str, run_id: int) -> str:
     return f"adwatch:{database}:run:{run_id}"
 
 
-def redis_settings(database_url: str, run_id: int, redis_url: str) -> dict[str, Any]:
+def redis_settings(
+    database_url: str, run_id: int, redis_url: str, worker_id: str
+) -> dict[str, Any]:
     """Scrapy settings that put the run's frontier and duplicate filter in Redis, with one
     page budget for all its workers and a coordinator that keeps them until all are idle."""
     key = run_key(database_url, run_id)
     return {
+        "ADWATCH_WORKER_ID": worker_id,
         "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
         "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
         "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.FifoQueue",
@@ -105,7 +111,7 @@ class RunCoordinator:
         self.crawler = crawler
         self.client = client
         self.key = key
-        self.worker = uuid.uuid4().hex
+        self.worker = crawler.settings.get("ADWATCH_WORKER_ID") or uuid.uuid4().hex
         self.loop: task.LoopingCall | None = None
         self.last_out = False
 
@@ -133,6 +139,8 @@ class RunCoordinator:
 
     def _beat(self) -> None:
         self.client.set(f"{self.key}:alive:{self.worker}", "1", ex=HEARTBEAT_TTL_SECONDS)
+        # Until it has written its last counts (``settled``); a killed worker's expires.
+        self.client.set(_settling_key(self.key, self.worker), "1", ex=HEARTBEAT_TTL_SECONDS)
 
     def live_workers(self) -> set[str]:
         """Workers of the run whose heartbeat is fresh (a killed one drops out)."""
@@ -163,7 +171,41 @@ class RunCoordinator:
         self.client.srem(f"{self.key}:workers", self.worker)
         self.client.srem(f"{self.key}:idle", self.worker)
         self.client.delete(f"{self.key}:alive:{self.worker}")
+        # Its last counts are written after the crawl stops: the run's own worker waits.
+        self.client.set(_settling_key(self.key, self.worker), "1", ex=SETTLE_SECONDS)
         if not self.live_workers():
             self.last_out = True
             suffixes = ("requests", "dupefilter", "pages", "idle", "workers")
             self.client.delete(*(f"{self.key}:{suffix}" for suffix in suffixes))
+
+
+def _settling_key(key: str, worker: str) -> str:
+    return f"{key}:settling:{worker}"
+
+
+def settled(redis_url: str, database_url: str, run_id: int, worker_id: str) -> None:
+    """This worker's last counts are on the run's record."""
+    client = redis.Redis.from_url(redis_url)
+    client.delete(_settling_key(run_key(database_url, run_id), worker_id))
+
+
+def wait_for_other_workers(
+    redis_url: str,
+    database_url: str,
+    run_id: int,
+    worker_id: str,
+    *,
+    timeout: float = SETTLE_SECONDS,
+) -> list[str]:
+    """Wait until every other worker of the run has written its last counts, so that the
+    run's outcome counts all of them; returns the workers still unsettled at the timeout
+    (killed ones drop out when their heartbeat expires)."""
+    client = redis.Redis.from_url(redis_url)
+    pattern = _settling_key(run_key(database_url, run_id), "*")
+    own = _settling_key(run_key(database_url, run_id), worker_id).encode()
+    deadline = time.monotonic() + timeout
+    while True:
+        others = [k for k in client.scan_iter(match=pattern) if k != own]
+        if not others or time.monotonic() >= deadline:
+            return [k.decode().rsplit(":", 1)[-1] for k in others]
+        time.sleep(0.2)

@@ -18,14 +18,14 @@ from twisted.internet import task
 
 from crawler.context import CrawlContext
 from legal_policy.authorisation import stop_reason
-from legal_policy.authorisation_store import get_authorisation, terms_of
+from legal_policy.authorisation_store import standing_of
 from storage.types import utcnow
 
 
 def current_stop_reason(context: CrawlContext) -> str | None:
     """Why the run's authorisation no longer allows crawling, read from the database now."""
     with context.session_factory() as session:
-        return stop_reason(terms_of(get_authorisation(session, context.authorisation_id)), utcnow())
+        return stop_reason(standing_of(session, context.authorisation_id), utcnow())
 
 
 def request_stop(crawler: Crawler, context: CrawlContext, reason: str) -> None:

@@ -9,11 +9,13 @@ worker stops itself: a crawl nobody watches must not go on.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
+from twisted.python.failure import Failure
 
 from crawler.context import CrawlContext
 from crawler.guard import request_stop
@@ -40,7 +42,28 @@ class RunKeeper:
         keeper = cls(crawler, interval)
         crawler.signals.connect(keeper.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(keeper.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(keeper.item_error, signal=signals.item_error)
+        crawler.signals.connect(keeper.spider_error, signal=signals.spider_error)
         return keeper
+
+    def item_error(self, item: Any, response: Any, spider: Spider, failure: Failure) -> None:
+        """An ad the pipelines failed on is lost to this run: say so on the run's record
+        (the error's kind only: a message might quote the ad)."""
+        context: CrawlContext = spider.context  # type: ignore[attr-defined]
+        context.report.add_problem(
+            "ad_not_stored",
+            str(getattr(item, "url", "") or ""),
+            f"the ad could not be processed ({failure.type.__name__}); see the run's log",
+        )
+
+    def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
+        """A page the spider failed to read: said on the run's record, by kind only."""
+        context: CrawlContext = spider.context  # type: ignore[attr-defined]
+        context.report.add_problem(
+            "page_not_read",
+            str(getattr(response, "url", "") or ""),
+            f"the page could not be read ({failure.type.__name__}); see the run's log",
+        )
 
     def spider_opened(self, spider: Spider) -> None:
         self.loop = task.LoopingCall(self.tick, spider)

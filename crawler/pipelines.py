@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 from crawler.context import CrawlContext
 from crawler.guard import request_stop
 from crawler.items import AdCapture, FoundPhone
-from crawler.recrawl import mark_seen, remember
+from crawler.recrawl import Fetched, mark_seen, remember
 from crawler.warc import ad_stored, exchange_only
 from legal_policy.authorisation import stop_reason
-from legal_policy.authorisation_store import get_authorisation, terms_of
+from legal_policy.authorisation_store import standing_of
 from legal_policy.minimisation import (
     CapturedAd,
     CapturedImage,
@@ -37,12 +37,12 @@ from legal_policy.minimisation import (
     minimise_ad,
     strip_image_metadata,
 )
-from legal_policy.retention import ad_expiry, hold_blob
-from matching.images import ImageRejected, describe_image
+from legal_policy.retention import BlobHold, ad_expiry, hold_blobs
+from matching.images import ImageDescription, ImageRejected, describe_image
 from matching.phones import extract_phones
 from storage.models import Ad, AdImage, AdPhone, Phone
 from storage.types import utcnow
-from storage.upsert import insert_if_absent
+from storage.upsert import insert_all_if_absent
 
 
 class _ContextPipeline:
@@ -64,25 +64,42 @@ class _ContextPipeline:
 class ImageCheckPipeline(_ContextPipeline):
     """Decode each image safely and hash its pixels; drop what is not an image."""
 
-    def process_item(self, item: AdCapture) -> AdCapture:
+    async def process_item(self, item: AdCapture) -> AdCapture:
+        fresh = [
+            image
+            for image in item.images
+            # adwatch's own bytes (``stored``) were checked and hashed when first kept.
+            if image.body is not None and not image.stored
+        ]
+        described = await self.context.threads.compute(
+            _describe_all, [image.body for image in fresh]
+        )
+        verdicts = dict(zip(map(id, fresh), described, strict=True))
         kept = []
         for image in item.images:
             if image.body is None:
                 continue
-            if image.stored:  # adwatch's own bytes, checked and hashed when first kept
-                kept.append(image)
+            verdict = verdicts.get(id(image))
+            if isinstance(verdict, ImageRejected):
+                self.context.report.add_problem("bad_image", image.url, str(verdict))
                 continue
-            try:
-                described = describe_image(image.body)
-            except ImageRejected as exc:
-                self.context.report.add_problem("bad_image", image.url, str(exc))
-                continue
-            image.phash = f"{described.fingerprint.phash:016x}"
-            image.phash_variants = [f"{v:016x}" for v in described.fingerprint.variants]
-            image.width, image.height = described.width, described.height
+            if verdict is not None:
+                image.phash = f"{verdict.fingerprint.phash:016x}"
+                image.phash_variants = [f"{v:016x}" for v in verdict.fingerprint.variants]
+                image.width, image.height = verdict.width, verdict.height
             kept.append(image)
         item.images = kept
         return item
+
+
+def _describe_all(bodies: list[bytes]) -> list[ImageDescription | ImageRejected]:
+    described: list[ImageDescription | ImageRejected] = []
+    for body in bodies:
+        try:
+            described.append(describe_image(body))
+        except ImageRejected as exc:
+            described.append(exc)
+    return described
 
 
 class PhoneExtractionPipeline(_ContextPipeline):
@@ -103,7 +120,7 @@ class MinimisePipeline(_ContextPipeline):
     """Apply the legal basis's field rules; afterwards the item holds only what may be kept
     (the page and image bytes as fetched are let go here)."""
 
-    def process_item(self, item: AdCapture) -> AdCapture:
+    async def process_item(self, item: AdCapture) -> AdCapture:
         context = self.context
         # Extraction read the posted time with the profile's date formats; what it could
         # not read is reported here, once per ad (field names and reasons, no content).
@@ -133,21 +150,11 @@ class MinimisePipeline(_ContextPipeline):
             field_selectors=item.field_selectors,
             third_party_selectors=item.third_party_selectors,
         )
-        try:
-            item.minimised, item.minimisation = self._minimise(captured)
-        except ImageNotReencodable:
-            # Rare: the image passed the safety check but cannot be re-encoded. It is left
-            # out (never stored with its metadata); the ad goes on without it.
-            images = []
-            for image in captured.images:
-                try:
-                    strip_image_metadata(image.data)
-                except ImageNotReencodable as exc:
-                    context.report.add_problem("bad_image", image.url, f"not kept: {exc}")
-                    continue
-                images.append(image)
-            captured = replace(captured, images=tuple(images))
-            item.minimised, item.minimisation = self._minimise(captured)
+        item.minimised, item.minimisation, left_out = await context.threads.compute(
+            self._minimise, captured
+        )
+        for url, reason in left_out:
+            context.report.add_problem("bad_image", url, f"not kept: {reason}")
         # Nothing captured but not kept may travel further down the pipeline (the images
         # stay as URLs with their HTTP exchange, for validators and evidence records).
         item.raw_body = b""
@@ -161,42 +168,66 @@ class MinimisePipeline(_ContextPipeline):
         item.phones = []
         return item
 
-    def _minimise(self, captured: CapturedAd) -> tuple[MinimisedAd, MinimisationRecord]:
+    def _minimise(
+        self, captured: CapturedAd
+    ) -> tuple[MinimisedAd, MinimisationRecord, list[tuple[str, str]]]:
+        """The minimised ad, its record, and the images left out (URL and reason)."""
         context = self.context
-        return minimise_ad(
-            context.field_rules,
-            captured,
-            pseudonym_key=context.pseudonym_key,
-            default_region=context.default_phone_region,
-        )
+
+        def minimise(ad: CapturedAd) -> tuple[MinimisedAd, MinimisationRecord]:
+            return minimise_ad(
+                context.field_rules,
+                ad,
+                pseudonym_key=context.pseudonym_key,
+                default_region=context.default_phone_region,
+            )
+
+        try:
+            return (*minimise(captured), [])
+        except ImageNotReencodable:
+            # Rare: the image passed the safety check but cannot be re-encoded. It is left
+            # out (never stored with its metadata); the ad goes on without it.
+            images, left_out = [], []
+            for image in captured.images:
+                try:
+                    strip_image_metadata(image.data)
+                except ImageNotReencodable as exc:
+                    left_out.append((image.url, str(exc)))
+                    continue
+                images.append(image)
+            return (*minimise(replace(captured, images=tuple(images))), left_out)
 
 
 class SnapshotStorePipeline(_ContextPipeline):
     """Write the minimised page and images to the blob store, and the ad to the database,
     with its case, legal basis and expiry; nothing once the authorisation has ended."""
 
-    def process_item(self, item: AdCapture) -> AdCapture:
+    async def process_item(self, item: AdCapture) -> AdCapture:
         context = self.context
         ad_data = item.minimised
         assert ad_data is not None and item.minimisation is not None
         content_sha256 = _content_fingerprint(ad_data)
         now = utcnow()
         try:
-            stored = self._store(item, ad_data, content_sha256, now)
+            stored = await context.threads.write(self._store, item, ad_data, content_sha256, now)
+        except _AuthorisationEnded as ended:
+            context.report.ads_not_stored += 1
+            request_stop(self.crawler, context, ended.reason)
+            raise DropItem(f"{ended.reason}: not stored") from None
         except IntegrityError:
             # Another run of the same case stored this very version a moment ago (the
             # unique key, not a race we lose silently): it is unchanged for this run.
-            with context.session_factory() as session:
-                existing = self._existing(session, ad_data.url, content_sha256)
+            existing = await context.threads.write(self._existing, ad_data.url, content_sha256)
             if existing is None:
                 raise
             context.report.ads_unchanged += 1
             raise DropItem(f"unchanged since ad {existing} (stored by another run)") from None
         if isinstance(stored, int):
+            context.report.ads_unchanged += 1
             raise DropItem(f"unchanged since ad {stored}")
         ad_id, expires_at = stored
         # The evidence (WARC) of what was kept, only now that it is kept.
-        self.crawler.signals.send_catch_log(
+        await self.crawler.signals.send_catch_log_async(
             ad_stored, item=item, ad_id=ad_id, captured_at=now, expires_at=expires_at
         )
         context.report.ads_captured += 1
@@ -209,32 +240,11 @@ class SnapshotStorePipeline(_ContextPipeline):
         )
         return item
 
-    def _remember(self, session: Session, item: AdCapture, ad: Ad, expires_at: datetime) -> None:
-        """What the site said about the page and each kept image, for the next recrawl."""
-        context = self.context
-        remember(
-            session,
-            context.case_id,
-            ad.url,
-            item.response,
-            ad_id=ad.id,
-            blob_sha256=None,
-            expires_at=expires_at,
-        )
-        responses = {image.url: image.response for image in item.images}
-        for image in ad.images:
-            if image.blob_sha256 is not None:
-                remember(
-                    session,
-                    context.case_id,
-                    image.url,
-                    responses.get(image.url),
-                    ad_id=ad.id,
-                    blob_sha256=image.blob_sha256,
-                    expires_at=expires_at,
-                )
+    def _existing(self, url: str, content_sha256: str) -> int | None:
+        with self.context.session_factory() as session:
+            return self._existing_in(session, url, content_sha256)
 
-    def _existing(self, session: Session, url: str, content_sha256: str) -> int | None:
+    def _existing_in(self, session: Session, url: str, content_sha256: str) -> int | None:
         context = self.context
         return session.scalar(
             select(Ad.id).where(
@@ -250,44 +260,32 @@ class SnapshotStorePipeline(_ContextPipeline):
     ) -> int | tuple[int, datetime]:
         """Store the ad; returns the id of the same version stored before, if there is one
         (then nothing but "seen again" and the validators are written), else the new ad's
-        id and expiry."""
+        id and expiry. Runs on the writer thread: it touches nothing of the reactor's."""
         context = self.context
         assert item.minimisation is not None
         with context.session_factory.begin() as session:
-            authorisation = get_authorisation(session, context.authorisation_id)
-            reason = stop_reason(terms_of(authorisation), now)
+            standing = standing_of(session, context.authorisation_id)
+            reason = stop_reason(standing, now)
             if reason is not None:
-                context.report.ads_not_stored += 1
-                request_stop(self.crawler, context, reason)
-                raise DropItem(f"{reason}: not stored")
-            existing = self._existing(session, ad_data.url, content_sha256)
+                raise _AuthorisationEnded(reason)
+            expires_at = ad_expiry(context.catalogue, standing, now)
+            existing = self._existing_in(session, ad_data.url, content_sha256)
             if existing is not None:
-                context.report.ads_unchanged += 1
                 # Seen again; the validators now describe this answer of the site.
                 mark_seen(session, [existing])
                 remember(
                     session,
                     context.case_id,
-                    ad_data.url,
-                    item.response,
+                    [Fetched(ad_data.url, item.response)],
                     ad_id=existing,
-                    blob_sha256=None,
-                    expires_at=ad_expiry(context.catalogue, authorisation, now),
+                    expires_at=expires_at,
                 )
                 return existing
-            expires_at = ad_expiry(context.catalogue, authorisation, now)
+            held: list[BlobHold] = []
 
             def keep_blob(data: bytes, kind: str) -> str:
                 sha256 = context.blob_store.put(data)
-                hold_blob(
-                    session,
-                    sha256=sha256,
-                    case_id=context.case_id,
-                    kind=kind,
-                    size=len(data),
-                    legal_basis=context.legal_basis,
-                    expires_at=expires_at,
-                )
+                held.append(BlobHold(sha256, kind, len(data)))
                 return sha256
 
             ad = Ad(
@@ -320,17 +318,58 @@ class SnapshotStorePipeline(_ContextPipeline):
                         height=image.height,
                     )
                 )
-            for found in ad_data.phones:
+            hold_blobs(
+                session,
+                held,
+                case_id=context.case_id,
+                legal_basis=context.legal_basis,
+                expires_at=expires_at,
+            )
+            if ad_data.phones:
                 # Another run may add the same number at this moment: insert-if-absent.
-                insert_if_absent(
-                    session, Phone, {"e164": found.e164, "region": found.region}, ["e164"]
+                insert_all_if_absent(
+                    session,
+                    Phone,
+                    [{"e164": found.e164, "region": found.region} for found in ad_data.phones],
+                    ["e164"],
                 )
-                phone_id = session.scalar(select(Phone.id).where(Phone.e164 == found.e164))
-                ad.phone_links.append(AdPhone(phone_id=phone_id, raw=found.raw[:200]))
+                phone_ids = {
+                    e164: phone_id
+                    for e164, phone_id in session.execute(
+                        select(Phone.e164, Phone.id).where(
+                            Phone.e164.in_([found.e164 for found in ad_data.phones])
+                        )
+                    )
+                }
+                for found in ad_data.phones:
+                    ad.phone_links.append(
+                        AdPhone(phone_id=phone_ids[found.e164], raw=found.raw[:200])
+                    )
             session.add(ad)
             session.flush()
-            self._remember(session, item, ad, expires_at)
+            # What the site said about the page and each kept image, for the next recrawl.
+            responses = {image.url: image.response for image in item.images}
+            remember(
+                session,
+                context.case_id,
+                [
+                    Fetched(ad.url, item.response),
+                    *(
+                        Fetched(image.url, responses.get(image.url), image.blob_sha256)
+                        for image in ad.images
+                        if image.blob_sha256 is not None
+                    ),
+                ],
+                ad_id=ad.id,
+                expires_at=expires_at,
+            )
             return ad.id, expires_at
+
+
+class _AuthorisationEnded(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _content_fingerprint(ad: MinimisedAd) -> str:

@@ -10,6 +10,7 @@ site. Validators go with the ad they describe (retention, purge).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Ad, AdImage, PageValidator
 from storage.types import utcnow
-from storage.upsert import insert_if_absent
+from storage.upsert import upsert_all
 
 # Request meta keys: the kind of URL, and the validator sent with it.
 AD_PAGE = "adwatch_ad_page"
@@ -121,39 +122,52 @@ def validators_of(response: Response | None) -> tuple[str | None, str | None]:
     )
 
 
+_REMEMBERED = ("etag", "last_modified", "ad_id", "blob_sha256", "checked_at", "expires_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A URL as the site answered it, and what adwatch kept of it (an image's blob)."""
+
+    url: str
+    response: Response | None
+    blob_sha256: str | None = None
+
+
 def remember(
     session: Session,
     case_id: int,
-    url: str,
-    response: Response | None,
+    fetched: Iterable[Fetched],
     *,
     ad_id: int,
-    blob_sha256: str | None,
     expires_at: datetime,
 ) -> None:
-    """Record (or refresh) what a URL said and gave, for the next run of the case."""
-    etag, modified = validators_of(response)
-    if etag is None and modified is None:
-        return  # the site gives no validator: nothing to ask next time
-    values = {
-        "etag": etag,
-        "last_modified": modified,
-        "ad_id": ad_id,
-        "blob_sha256": blob_sha256,
-        "checked_at": utcnow(),
-        "expires_at": expires_at,
-    }
-    insert_if_absent(
+    """Record (or refresh) what each URL said and gave, for the next run of the case, in
+    one statement. URLs whose site gave no validator are left out: nothing to ask."""
+    checked_at = utcnow()
+    rows = []
+    for each in fetched:
+        etag, modified = validators_of(each.response)
+        if etag is None and modified is None:
+            continue
+        rows.append(
+            {
+                "case_id": case_id,
+                "url": each.url[:2000],
+                "etag": etag,
+                "last_modified": modified,
+                "ad_id": ad_id,
+                "blob_sha256": each.blob_sha256,
+                "checked_at": checked_at,
+                "expires_at": expires_at,
+            }
+        )
+    upsert_all(
         session,
         PageValidator,
-        {"case_id": case_id, "url": url[:2000], **values},
+        rows,
         ["case_id", "url"],
-    )
-    session.execute(
-        update(PageValidator)
-        .where(PageValidator.case_id == case_id, PageValidator.url == url[:2000])
-        .values(**values),
-        execution_options={"synchronize_session": False},
+        lambda excluded: {column: getattr(excluded, column) for column in _REMEMBERED},
     )
 
 

@@ -325,8 +325,8 @@ def _run_worker_process(
     # stderr to a file, not a pipe: a chatty library must never block the worker.
     stderr_path = config.log_dir / f"run-{run_id}.worker{log_suffix}.log"
     command = [sys.executable, "-m", "crawler.worker", "--run-id", str(run_id)]
-    if log_suffix:
-        command += ["--log-suffix", log_suffix]
+    if log_suffix:  # a worker that joins a running run
+        command += ["--log-suffix", log_suffix, "--joined"]
     interrupted = False
     with (
         stderr_path.open("w", encoding="utf-8") as stderr_file,

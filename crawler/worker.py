@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+import uuid
 from importlib.metadata import PackageNotFoundError, version
 
 from scrapy.crawler import CrawlerProcess
@@ -20,7 +21,7 @@ from twisted.python.failure import Failure
 
 from crawler.config import CrawlerConfig
 from crawler.context import CrawlContext, ProgressStream, RunReport
-from crawler.distributed import redis_settings
+from crawler.distributed import redis_settings, settled, wait_for_other_workers
 from crawler.netguard import install_guard, network_event, network_policy, report_refusals
 from crawler.recrawl import Validators, mark_seen
 from crawler.rendering import BrowserRequestGuard, rendering_settings
@@ -49,15 +50,21 @@ def software_version() -> str:
         return "0+unknown"
 
 
-def run_worker(run_id: int, config: CrawlerConfig, log_suffix: str = "") -> int:
-    """Crawl for an already recorded run and write its outcome back; returns an exit code."""
+def run_worker(
+    run_id: int, config: CrawlerConfig, log_suffix: str = "", *, joined: bool = False
+) -> int:
+    """Crawl for an already recorded run and write its outcome back; returns an exit code.
+
+    A worker that ``joined`` a run (distributed mode) adds its counts and problems to the
+    run's record; the run's own worker waits for it and sets the run's status.
+    """
     progress = ProgressStream(sys.stdout)
     # Before any socket: the database (and Redis) now, the site's origins once known.
     guard = install_guard(
         network_policy(database_url=config.database_url, redis_url=config.redis_url)
     )
     guard.learn_allowed_names()
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url, sync_every_commit=False)
     session_factory = make_session_factory(engine)
     with session_factory() as session:
         run = session.get(CrawlRun, run_id)
@@ -121,9 +128,10 @@ def run_worker(run_id: int, config: CrawlerConfig, log_suffix: str = "") -> int:
     )
     config.log_dir.mkdir(parents=True, exist_ok=True)
     extras = []
+    worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     if config.redis_url:
         # Several workers share the run: frontier, duplicate filter and page budget.
-        extras.append(redis_settings(config.database_url, run_id, config.redis_url))
+        extras.append(redis_settings(config.database_url, run_id, config.redis_url, worker_id))
     if profile.config.render_javascript:
         browser_guard = BrowserRequestGuard(profile.allowed_origins(), report)
         extras.append(rendering_settings(profile, str(config.chromium_path), browser_guard))
@@ -151,7 +159,10 @@ def run_worker(run_id: int, config: CrawlerConfig, log_suffix: str = "") -> int:
 
     progress.emit("started", run=run_id, pid=os.getpid())
     process.crawl(crawler, context=context).addErrback(record_crawl_error)
-    process.start()
+    try:
+        process.start()
+    finally:
+        context.threads.shutdown()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     finish_reason = str(stats.get("finish_reason", "unknown"))
     for message in crawl_errors:
@@ -163,23 +174,30 @@ def run_worker(run_id: int, config: CrawlerConfig, log_suffix: str = "") -> int:
             f"{report.ads_not_stored} ads extracted after the run had to stop "
             f"({context.stop_reason}) were not stored",
         )
-    with session_factory.begin() as session:
+    engine.dispose()
+    if config.redis_url and not joined:
+        # The run's outcome counts what the other workers stored too.
+        for worker in wait_for_other_workers(
+            config.redis_url, config.database_url, run_id, worker_id
+        ):
+            report.add_problem(
+                "worker_failed", "", f"worker {worker} did not write its last counts in time"
+            )
+    # The run's record and its audit entry are synced at commit (with all stored before).
+    engine = make_engine(config.database_url)
+    with make_session_factory(engine).begin() as session:
         mark_seen(session, report.seen_again)
         run = session.get(CrawlRun, run_id, with_for_update=True)
         assert run is not None
-        run.finished_at = utcnow()
-        if crawl_errors:
-            run.status = "failed"
-        elif context.stop_reason is not None:
-            run.status, run.stop_reason = "stopped", context.stop_reason
-        elif finish_reason == _SHUTDOWN:
-            run.status, run.stop_reason = "interrupted", "interrupted by the user (Ctrl-C)"
+        if joined:
+            report.write_to(run)
         else:
-            run.status = "finished"
-        report.write_to(run)
+            _record_ending(run, report, crawl_errors, context.stop_reason, finish_reason)
         record_event(
             session, network_event(guard, run_id=run_id, actor=run.started_by, case=case_number)
         )
+    if config.redis_url:
+        settled(config.redis_url, config.database_url, run_id, worker_id)
     progress.emit(
         "finished",
         finish_reason=finish_reason,
@@ -190,15 +208,36 @@ def run_worker(run_id: int, config: CrawlerConfig, log_suffix: str = "") -> int:
     return 1 if crawl_errors else 0
 
 
+def _record_ending(
+    run: CrawlRun,
+    report: RunReport,
+    crawl_errors: list[str],
+    stop_reason: str | None,
+    finish_reason: str,
+) -> None:
+    """The run's status, end time and last counts, written by the run's own worker."""
+    run.finished_at = utcnow()
+    if crawl_errors:
+        run.status = "failed"
+    elif stop_reason is not None:
+        run.status, run.stop_reason = "stopped", stop_reason
+    elif finish_reason == _SHUTDOWN:
+        run.status, run.stop_reason = "interrupted", "interrupted by the user (Ctrl-C)"
+    else:
+        run.status = "finished"
+    report.write_to(run)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m crawler.worker``; the configuration comes on stdin."""
     parser = argparse.ArgumentParser(description="adwatch crawl worker (started by adwatch)")
     parser.add_argument("--run-id", type=int, required=True)
     # A worker that joins a run logs beside the run's own worker, not over it.
     parser.add_argument("--log-suffix", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--joined", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     config = CrawlerConfig.from_json(sys.stdin.readline())
-    return run_worker(args.run_id, config, args.log_suffix)
+    return run_worker(args.run_id, config, args.log_suffix, joined=args.joined)
 
 
 if __name__ == "__main__":

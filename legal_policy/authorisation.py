@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from legal_policy.catalogue import ALLOWED_PURPOSES, LegalBasisCatalogue
 from legal_policy.errors import (
@@ -29,6 +30,23 @@ STOP_REVOKED = "authorisation revoked"
 STOP_EXPIRED = "authorisation expired"
 STOP_PAUSED = "paused for systematic-collection review"
 STOP_CASE_CLOSED = "case closed"
+
+
+class Standing(Protocol):
+    """Where an authorisation stands at a moment: what decides whether a crawl may go on
+    (its full ``AuthorisationTerms``, or the few columns a crawl reads at every ad)."""
+
+    @property
+    def valid_until(self) -> datetime: ...
+
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+    @property
+    def paused_at(self) -> datetime | None: ...
+
+    @property
+    def case_closed_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +199,7 @@ def check_site_unchanged(terms: AuthorisationTerms, pin: SitePin, site: SitePin)
         )
 
 
-def stop_reason(terms: AuthorisationTerms, now: datetime) -> str | None:
+def stop_reason(terms: Standing, now: datetime) -> str | None:
     """Why a crawl under these terms must not go on at ``now``; None while it may."""
     if terms.revoked_at is not None and terms.revoked_at <= now:
         return STOP_REVOKED

@@ -21,7 +21,7 @@ from legal_policy.monitor import MonitorStatus, measure, monitor_status
 from legal_policy.registry import case_ref, open_case
 from legal_policy.retention import refresh_expiry
 from legal_policy.roles import Permission
-from storage.models import Authorisation, AuthorisationSite, Site
+from storage.models import Authorisation, AuthorisationSite, Case, Site
 from storage.types import utcnow
 from storage.upsert import insert_if_absent
 
@@ -193,6 +193,36 @@ def register_authorisation(
         ),
     )
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorisationStanding:
+    """An authorisation as a running crawl reads it before every store: may it still
+    store (``stop_reason``), and under which basis until when (``ad_expiry``)."""
+
+    legal_basis: str
+    valid_until: datetime
+    revoked_at: datetime | None
+    paused_at: datetime | None
+    case_closed_at: datetime | None
+
+
+def standing_of(session: Session, authorisation_id: int) -> AuthorisationStanding:
+    """The authorisation's standing now, in one small query; ``AuthorisationNotFound``."""
+    row = session.execute(
+        select(
+            Authorisation.legal_basis,
+            Authorisation.valid_until,
+            Authorisation.revoked_at,
+            Authorisation.paused_at,
+            Case.closed_at,
+        )
+        .join(Case, Case.id == Authorisation.case_id)
+        .where(Authorisation.id == authorisation_id)
+    ).one_or_none()
+    if row is None:
+        raise AuthorisationNotFound(f"no authorisation with id {authorisation_id}")
+    return AuthorisationStanding(*row)
 
 
 def get_authorisation(session: Session, authorisation_id: int) -> Authorisation:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from legal_policy.access import AccessContext
@@ -30,7 +31,7 @@ from storage.models import (
     WarcFile,
 )
 from storage.types import utcnow
-from storage.upsert import insert_if_absent
+from storage.upsert import upsert_all
 
 _BATCH = 500
 
@@ -71,8 +72,19 @@ def effective_catalogue(session: Session, catalogue: LegalBasisCatalogue) -> Leg
     return catalogue.with_retention_days(overrides)
 
 
+class _Ending(Protocol):
+    @property
+    def legal_basis(self) -> str: ...
+
+    @property
+    def valid_until(self) -> datetime: ...
+
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
 def ad_expiry(
-    catalogue: LegalBasisCatalogue, authorisation: Authorisation, captured_at: datetime
+    catalogue: LegalBasisCatalogue, authorisation: _Ending, captured_at: datetime
 ) -> datetime:
     """The expiry of an ad captured now under ``authorisation``."""
     rule = catalogue.get(authorisation.legal_basis).retention
@@ -93,34 +105,61 @@ def hold_blob(
     legal_basis: str,
     expires_at: datetime,
 ) -> None:
-    """Record that a case holds a blob until ``expires_at`` (the latest of its users).
+    """Record that a case holds a blob until ``expires_at`` (the latest of its users)."""
+    hold_blobs(
+        session,
+        [BlobHold(sha256, kind, size)],
+        case_id=case_id,
+        legal_basis=legal_basis,
+        expires_at=expires_at,
+    )
 
-    Two runs of one case may store the same bytes at once: the row is inserted if absent,
-    then its expiry only ever moves later.
+
+@dataclass(frozen=True, slots=True)
+class BlobHold:
+    """A blob a case holds: its hash, kind ("page", "image") and size in bytes."""
+
+    sha256: str
+    kind: str
+    size: int | None
+
+
+def hold_blobs(
+    session: Session,
+    blobs: Iterable[BlobHold],
+    *,
+    case_id: int,
+    legal_basis: str,
+    expires_at: datetime,
+) -> None:
+    """Record that a case holds these blobs until ``expires_at``, in one statement.
+
+    Two runs of one case may store the same bytes at once: a row is inserted if absent,
+    and an existing row's expiry only ever moves later.
     """
-    insert_if_absent(
+    stored_at = utcnow()
+    upsert_all(
         session,
         StoredBlob,
-        {
-            "sha256": sha256,
-            "case_id": case_id,
-            "kind": kind,
-            "size": size,
-            "legal_basis": legal_basis,
-            "stored_at": utcnow(),
-            "expires_at": expires_at,
-        },
+        (
+            {
+                "sha256": blob.sha256,
+                "case_id": case_id,
+                "kind": blob.kind,
+                "size": blob.size,
+                "legal_basis": legal_basis,
+                "stored_at": stored_at,
+                "expires_at": expires_at,
+            }
+            for blob in blobs
+        ),
         ["sha256", "case_id"],
-    )
-    session.execute(
-        update(StoredBlob)
-        .where(
-            StoredBlob.sha256 == sha256,
-            StoredBlob.case_id == case_id,
-            StoredBlob.expires_at < expires_at,
-        )
-        .values(expires_at=expires_at),
-        execution_options={"synchronize_session": False},
+        lambda excluded: {
+            "expires_at": case(
+                (StoredBlob.expires_at < excluded.expires_at, excluded.expires_at),
+                else_=StoredBlob.expires_at,
+            )
+        },
     )
 
 

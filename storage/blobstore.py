@@ -26,6 +26,8 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # Directories known to exist: a store skips the mkdir of each level.
+        self._directories: set[Path] = set()
 
     def path_for(self, sha256: str) -> Path:
         """Filesystem path of the blob with this hash (whether or not it exists)."""
@@ -37,22 +39,27 @@ class BlobStore:
         """Store ``data`` and return its SHA-256; storing the same bytes again is a no-op."""
         digest = sha256_hex(data)
         target = self.path_for(digest)
-        if target.exists():
-            try:
-                # Mark it as just stored: a purge running now leaves a file that was stored
-                # again after it began (``stored_since``), and this writer's commit keeps it.
-                os.utime(target)
-                return digest
-            except FileNotFoundError:
-                pass  # a purge deleted it a moment ago: write it again
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write to a temporary file and rename so a crash never leaves a truncated blob.
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
+            # Mark it as just stored: a purge running now leaves a file that was stored
+            # again after it began (``stored_since``), and this writer's commit keeps it.
+            os.utime(target)
+            return digest
+        except FileNotFoundError:
+            pass  # new bytes, or a purge deleted them a moment ago: write them
+        directory = target.parent
+        if directory not in self._directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._directories.add(directory)
+        # Write to a temporary file and rename so a crash never leaves a truncated blob.
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp_name, target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

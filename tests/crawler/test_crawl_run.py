@@ -184,6 +184,33 @@ def test_unreachable_site_is_reported_and_stored_ads_survive(
         assert session.scalar(select(func.count(AdImage.id))) == first.run.images_stored
 
 
+def test_ads_the_store_cannot_write_are_named_on_the_run_and_stored_ads_survive(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    demo_site: DemoSite,
+    people: People,
+) -> None:
+    authorisation_id = authorise(settings, session_factory, people.legal)
+    first, _ = crawl(settings, session_factory, people.investigator, authorisation_id)
+    # The disk goes bad under the blob store: its directory is no longer a directory.
+    blobs = settings.data_dir / "blobs"
+    moved = blobs.rename(blobs.with_name("blobs.kept"))
+    blobs.write_text("not a directory")
+    authorisation_id = authorise(settings, session_factory, people.legal, case="CASE-2")
+    second, _ = crawl(settings, session_factory, people("other-investigator"), authorisation_id)
+    assert second.run.ads_captured == 0
+    lost = [p for p in second.run.problems if p["kind"] == "ad_not_stored"]
+    # Every ad is named, by URL and the error's kind only.
+    assert len(lost) == first.run.ads_captured
+    assert all(p["message"].startswith("the ad could not be processed (") for p in lost)
+    with session_factory() as session:
+        assert session.scalar(select(func.count(Ad.id))) == first.run.ads_captured
+        assert session.scalar(select(func.count(StoredBlob.sha256))) > 0
+    blobs.unlink()
+    moved.rename(blobs)
+    assert all(BlobStore(blobs).exists(sha) for sha in _blob_hashes(session_factory))
+
+
 def test_page_limit_of_the_authorisation_stops_the_run(
     settings: Settings,
     session_factory: sessionmaker[Session],
@@ -342,3 +369,8 @@ def test_two_cases_crawling_one_site_each_keep_their_own_copies(
             .group_by(StoredBlob.sha256)
         ).all()
         assert holds and all(count == 2 for _, count in holds)
+
+
+def _blob_hashes(session_factory: sessionmaker[Session]) -> list[str]:
+    with session_factory() as session:
+        return list(session.scalars(select(StoredBlob.sha256)))
