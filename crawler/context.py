@@ -81,6 +81,9 @@ _COUNTS = (
 
 _T = TypeVar("_T")
 
+# Ad pages between "being parsed" and "stored or dropped" at one time.
+ADS_IN_FLIGHT = 32
+
 
 class PipelineThreads:
     """Threads for the pipelines' blocking work, so that the reactor goes on fetching.
@@ -91,9 +94,14 @@ class PipelineThreads:
     with each other for SQLite's write lock.
     """
 
-    def __init__(self, compute_threads: int = 2) -> None:
+    def __init__(self, compute_threads: int = 2, ads_in_flight: int = ADS_IN_FLIGHT) -> None:
         self._compute = ThreadPoolExecutor(compute_threads, thread_name_prefix="adwatch-compute")
         self._write = ThreadPoolExecutor(1, thread_name_prefix="adwatch-write")
+        # Back-pressure: Scrapy keeps downloading while the pipelines fall behind (it
+        # counts only the bytes of the pages being processed), so ad pages wait here,
+        # before they are parsed and their images fetched, rather than pile up in the
+        # threads' queues with their parsed trees and all their bytes.
+        self.ads_in_flight = asyncio.Semaphore(ads_in_flight)
 
     async def compute(self, function: Callable[..., _T], *args: Any) -> _T:
         """Run ``function(*args)`` on a compute thread and wait for it without blocking."""

@@ -43,6 +43,8 @@ def build_scrapy_settings(
         "DOWNLOAD_DELAY": config.download_delay_seconds,
         "CONCURRENT_REQUESTS": config.concurrent_requests,
         "CONCURRENT_REQUESTS_PER_DOMAIN": config.concurrent_requests,
+        # A response yields at most one ad; Scrapy starts this many tasks per response.
+        "CONCURRENT_ITEMS": 2,
         "ADWATCH_MAX_PAGES": max_pages,
         "DOWNLOAD_TIMEOUT": 30,
         "RETRY_TIMES": 1,

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urljoin
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -40,6 +41,13 @@ class AdSpider(Spider):
         super().__init__(**kwargs)
         self.context = context
         self.extractor = AdExtractor(context.profile)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> AdSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(spider._ad_done, signal=signal)
+        return spider
 
     async def start(self) -> AsyncIterator[Request]:
         config = self.context.profile.config
@@ -118,19 +126,32 @@ class AdSpider(Spider):
         if response.status == 304:
             self._not_modified(response)
             return
+        room = self.context.threads.ads_in_flight
+        await room.acquire()  # released when the ad leaves the pipelines (``_ad_done``)
+        handed_over = False
         try:
-            capture = self.extractor.capture(response)
-        except NotAnAd as exc:
-            self.context.report.add_problem("malformed_page", response.url, str(exc))
-            return
-        if not keep_ad(self.context, capture):
-            return  # below the indicator threshold: its images are not even fetched
-        capture.response = response
-        for index in range(len(capture.images)):
-            if self.context.stop_reason is not None:
-                return  # the run is stopping: nothing more is fetched or stored
-            await self._fetch_image(capture, index)
-        yield capture
+            try:
+                capture = self.extractor.capture(response)
+            except NotAnAd as exc:
+                self.context.report.add_problem("malformed_page", response.url, str(exc))
+                return
+            if not keep_ad(self.context, capture):
+                return  # below the indicator threshold: its images are not even fetched
+            capture.response = response
+            for index in range(len(capture.images)):
+                if self.context.stop_reason is not None:
+                    return  # the run is stopping: nothing more is fetched or stored
+                await self._fetch_image(capture, index)
+            handed_over = True
+            yield capture
+        finally:
+            if not handed_over:
+                room.release()
+
+    def _ad_done(self, item: Any, **kwargs: Any) -> None:
+        """An ad left the pipelines (stored, dropped or failed): room for the next one."""
+        if isinstance(item, AdCapture):
+            self.context.threads.ads_in_flight.release()
 
     async def _fetch_image(self, capture: AdCapture, index: int) -> None:
         """Download one image through the downloader middlewares (allowlist, robots,

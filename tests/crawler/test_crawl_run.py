@@ -219,7 +219,10 @@ def test_page_limit_of_the_authorisation_stops_the_run(
 ) -> None:
     authorisation_id = authorise(settings, session_factory, people.legal, max_pages=3)
     outcome, _ = crawl(settings, session_factory, people.investigator, authorisation_id)
-    assert outcome.run.pages_fetched == 3  # robots.txt is not a page of the run
+    # Three page requests leave (robots.txt is not a page); which ones depends on the
+    # order of the list page's links, and the fault site's HTTP 500 page, when it is one
+    # of them, is not a fetched page.
+    assert 2 <= outcome.run.pages_fetched <= 3, outcome.run.problems
     assert any(p["kind"] == "page_limit" for p in outcome.run.problems)
 
 
