@@ -104,6 +104,18 @@ def build_scrapy_settings(
         "LOG_LEVEL": log_level,
         "LOG_FILE_APPEND": False,
     }
+    if config.autothrottle is not None:
+        throttle = config.autothrottle
+        settings.update(
+            {
+                "AUTOTHROTTLE_ENABLED": True,
+                "AUTOTHROTTLE_TARGET_CONCURRENCY": throttle.target_concurrency,
+                "AUTOTHROTTLE_START_DELAY": max(
+                    throttle.start_delay_seconds, config.download_delay_seconds
+                ),
+                "AUTOTHROTTLE_MAX_DELAY": throttle.max_delay_seconds,
+            }
+        )
     for extra in extras:
         for key, value in extra.items():
             current = settings.get(key)

@@ -377,6 +377,23 @@ class LinkRules(BaseModel):
 # --- the profile --------------------------------------------------------------------------
 
 
+class AutoThrottleSpec(BaseModel):
+    """Scrapy's AutoThrottle: the delay follows the site's response times, never below
+    ``download_delay_seconds`` and never above ``max_delay_seconds``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_concurrency: float = Field(default=1.0, gt=0, le=16)
+    start_delay_seconds: float = Field(default=1.0, ge=0)
+    max_delay_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoThrottleSpec:
+        if self.max_delay_seconds < self.start_delay_seconds:
+            raise ValueError("max_delay_seconds is below start_delay_seconds")
+        return self
+
+
 class SiteProfileModel(BaseModel):
     """The validated content of a site profile file."""
 
@@ -393,6 +410,9 @@ class SiteProfileModel(BaseModel):
     render_javascript: bool = False
     download_delay_seconds: float = Field(default=0.5, ge=0)
     concurrent_requests: int = Field(default=2, ge=1, le=16)
+    # Off unless asked for (``true`` takes the defaults): a fixed delay is easier to
+    # account for in an authorisation; a slow or busy site is better served by this.
+    autothrottle: AutoThrottleSpec | None = None
     # Off unless a site needs them (an age gate); then kept per origin of this site only.
     cookies: bool = False
     user_agent: str | None = Field(
@@ -406,6 +426,17 @@ class SiteProfileModel(BaseModel):
     third_party: list[str] = Field(
         default_factory=list, description="CSS selectors of third-party content"
     )
+
+    @field_validator("autothrottle", mode="before")
+    @classmethod
+    def _autothrottle(cls, value: object) -> object:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        if value is None:
+            raise ValueError("give true, false or a mapping of its settings")
+        return value
 
     @field_validator("base_url", "extra_allowed_origins")
     @classmethod

@@ -18,6 +18,8 @@ from adwatch.demo.content import DEMO_CAMERA, DemoSiteContent, generate_demo_con
 from adwatch.demo.site import running_demo_site
 from adwatch.services.demo import point_demo_profile_at
 from adwatch.settings import Settings
+from crawler.scrapy_settings import build_scrapy_settings
+from crawler.site_profile import get_site_profile
 from legal_policy.audit_log import verify_stored_chain
 from legal_policy.errors import (
     AccessDenied,
@@ -224,6 +226,34 @@ def test_page_limit_of_the_authorisation_stops_the_run(
     # of them, is not a fetched page.
     assert 2 <= outcome.run.pages_fetched <= 3, outcome.run.problems
     assert any(p["kind"] == "page_limit" for p in outcome.run.problems)
+
+
+def test_a_profile_with_autothrottle_crawls_every_ad_with_scrapys_autothrottle_on(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    demo_site: DemoSite,
+    people: People,
+) -> None:
+    profile = settings.resolved_site_profiles_dir / "demo.yaml"
+    with profile.open("a", encoding="utf-8") as out:
+        out.write("autothrottle: {start_delay_seconds: 0.05, max_delay_seconds: 0.5}\n")
+    authorisation_id = authorise(settings, session_factory, people.legal)
+    outcome, _ = crawl(settings, session_factory, people.investigator, authorisation_id)
+    assert outcome.run.status == "finished", outcome.run.problems
+    expected = [a for a in demo_site.content.ads if not a.requires_js and a.ad_id != "f-error"]
+    assert outcome.run.ads_captured >= len(expected) - 1  # the malformed page is no ad
+    # What the worker handed Scrapy for this profile.
+    scrapy_settings = build_scrapy_settings(
+        get_site_profile("demo", settings.resolved_site_profiles_dir),
+        max_pages=10,
+        log_file=Path(outcome.run.log_file),
+        log_level="INFO",
+        version="test",
+    )
+    assert scrapy_settings["AUTOTHROTTLE_ENABLED"] is True
+    assert scrapy_settings["AUTOTHROTTLE_START_DELAY"] == 0.05
+    assert scrapy_settings["AUTOTHROTTLE_MAX_DELAY"] == 0.5
+    assert scrapy_settings["AUTOTHROTTLE_TARGET_CONCURRENCY"] == 1.0
 
 
 def test_refused_crawls_store_nothing(

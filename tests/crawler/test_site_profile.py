@@ -399,3 +399,23 @@ def test_every_invalid_generated_profile_is_refused_with_file_line_and_field(
     assert message.startswith("gen.yaml: line ")
     line = _ancestor_line(text, profile, field)
     assert f"line {line}: field {field}: " in message, (message, text)
+
+
+def test_autothrottle_is_off_unless_asked_for_and_refuses_what_it_cannot_honour() -> None:
+    assert parse(RICH).autothrottle is None
+    assert parse(RICH + "autothrottle: false\n").autothrottle is None
+    defaults = parse(RICH + "autothrottle: true\n").autothrottle
+    assert defaults is not None
+    assert (defaults.target_concurrency, defaults.start_delay_seconds) == (1.0, 1.0)
+    assert defaults.max_delay_seconds == 30.0
+    tuned = parse(RICH + "autothrottle: {target_concurrency: 2, max_delay_seconds: 5}\n")
+    assert tuned.autothrottle is not None and tuned.autothrottle.max_delay_seconds == 5
+    for bad, message in (
+        ("autothrottle:\n", "give true, false or a mapping"),
+        ("autothrottle: {max_delay_seconds: 0.5}\n", "below start_delay_seconds"),
+        ("autothrottle: {target_concurency: 2}\n", "Extra inputs"),
+        ("autothrottle: {target_concurrency: 0}\n", "greater than 0"),
+    ):
+        with pytest.raises(SiteProfileError, match=message) as caught:
+            parse(RICH + bad)
+        assert ": field autothrottle" in str(caught.value)
