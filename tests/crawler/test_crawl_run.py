@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adwatch.demo.content import DEMO_CAMERA, DemoSiteContent, generate_demo_content
 from adwatch.demo.site import running_demo_site
+from adwatch.services.crawling import CrawlAndLinkOutcome
 from adwatch.services.demo import point_demo_profile_at
 from adwatch.settings import Settings
+from crawler.context import ADS_IN_FLIGHT
 from crawler.scrapy_settings import build_scrapy_settings
 from crawler.site_profile import get_site_profile
 from legal_policy.audit_log import verify_stored_chain
@@ -211,6 +214,37 @@ def test_ads_the_store_cannot_write_are_named_on_the_run_and_stored_ads_survive(
     blobs.unlink()
     moved.rename(blobs)
     assert all(BlobStore(blobs).exists(sha) for sha in _blob_hashes(session_factory))
+
+
+def test_more_failing_ads_than_may_wait_in_the_pipeline_still_end_the_run(
+    settings: Settings, session_factory: sessionmaker[Session], people: People
+) -> None:
+    # Every ad that leaves the pipelines, stored or not, makes room for the next one: with
+    # a store that fails from the start and more ads than may be in flight, a slot that
+    # was not given back would stall the run at ADS_IN_FLIGHT ads.
+    n_ads = ADS_IN_FLIGHT + 20
+    with running_demo_site(port=0, seed=SEED, n_ads=n_ads) as base_url:
+        point_demo_profile_at(settings, base_url)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        (settings.data_dir / "blobs").write_text("not a directory")
+        authorisation_id = authorise(settings, session_factory, people.legal)
+        ended: list[CrawlAndLinkOutcome] = []
+        runner = threading.Thread(
+            target=lambda: ended.append(
+                crawl(settings, session_factory, people.investigator, authorisation_id)[0]
+            ),
+            daemon=True,
+        )
+        runner.start()
+        runner.join(timeout=180)
+        assert ended, "the run stalled: ads that left the pipelines did not make room"
+        outcome = ended[0]
+    static_ads = [a for a in generate_demo_content(seed=SEED, n_ads=n_ads).ads if not a.requires_js]
+    assert len(static_ads) > ADS_IN_FLIGHT
+    assert outcome.run.status == "finished"
+    assert outcome.run.ads_captured == 0
+    lost = [p for p in outcome.run.problems if p["kind"] == "ad_not_stored"]
+    assert len(lost) == len(static_ads)
 
 
 def test_page_limit_of_the_authorisation_stops_the_run(
