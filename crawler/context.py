@@ -41,6 +41,16 @@ class RunReport:
     written: dict[str, int] = field(default_factory=dict)
     problems_written: int = 0
 
+    @classmethod
+    def continuing(cls, run: CrawlRun) -> RunReport:
+        """A report that starts from the counts and problems already on the run's record,
+        none of which ``write_to`` adds again."""
+        report = cls(
+            **{name: getattr(run, name) or 0 for name in _COUNTS}, problems=list(run.problems)
+        )
+        report.settled()
+        return report
+
     def add_problem(self, kind: str, url: str, message: str) -> None:
         """Record something that went wrong; the run goes on."""
         self.problems.append({"kind": kind, "url": url, "message": message})

@@ -82,17 +82,8 @@ def run_worker(
         indicator_model = load_indicator_model()
         threshold = authorisation.indicator_threshold
         indicator_threshold = indicator_model.threshold if threshold is None else threshold
-        # A resumed run goes on counting from where it was.
-        report = RunReport(
-            pages_fetched=run.pages_fetched,
-            ads_captured=run.ads_captured,
-            ads_unchanged=run.ads_unchanged,
-            images_stored=run.images_stored,
-            requests_refused=run.requests_refused,
-            ads_below_threshold=run.ads_below_threshold,
-            problems=list(run.problems),
-        )
-        report.settled()  # what the record holds already is not added again
+        # A resumed run (or a joined worker) goes on counting from where it was.
+        report = RunReport.continuing(run)
     profile = get_site_profile(site_key, config.site_profiles_dir)
     # The page budget middleware applies the authorisation's limit and the profile's cap
     # (the lower wins, and says which); progress shows the lower of the two.
