@@ -4,12 +4,70 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scrapy.http import Response
+    from scrapy.http import Headers, Request, Response
 
     from legal_policy.minimisation import MinimisationRecord, MinimisedAd
+
+# Request meta keys an exchange keeps: when the response arrived (``crawler.warc``'s
+# ``FETCHED_AT``) and whether a browser rendered it (scrapy-playwright's key).
+EXCHANGE_META = ("adwatch_fetched_at", "playwright")
+
+
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """What adwatch sent for an exchange: request line, headers and body (no callbacks)."""
+
+    url: str
+    method: str
+    headers: Headers
+    body: bytes
+    meta: dict[str, Any]
+
+    @classmethod
+    def of(cls, request: Request) -> SentRequest:
+        """The parts of a Scrapy request that the evidence records and validators need."""
+        return cls(
+            url=request.url,
+            method=request.method,
+            headers=request.headers.copy(),
+            body=request.body or b"",
+            meta={key: request.meta[key] for key in EXCHANGE_META if key in request.meta},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """An HTTP exchange without its response body: status, headers, request and peer.
+
+    Plain data, so that it can travel to the store process; what was fetched must not
+    travel beyond minimisation, and the evidence writer needs only the exchange around
+    the payload that minimisation kept.
+    """
+
+    url: str
+    status: int
+    headers: Headers
+    request: SentRequest | None
+    ip_address: str | None = None
+    protocol: str | None = None
+    encoding: str | None = None
+
+    @classmethod
+    def of(cls, response: Response) -> Exchange:
+        """The exchange of a Scrapy response, its body left behind."""
+        ip_address = getattr(response, "ip_address", None)
+        return cls(
+            url=response.url,
+            status=response.status,
+            headers=response.headers.copy(),
+            request=SentRequest.of(response.request) if response.request is not None else None,
+            ip_address=str(ip_address) if ip_address is not None else None,
+            protocol=getattr(response, "protocol", None),
+            encoding=getattr(response, "encoding", None),
+        )
 
 
 @dataclass(slots=True)
@@ -22,8 +80,9 @@ class FetchedImage:
     phash_variants: list[str] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
-    # The HTTP exchange it came from (status, headers, request), for the evidence record.
-    response: Response | None = field(default=None, repr=False)
+    # The HTTP exchange it came from, for the evidence record: the whole response while
+    # it is checked, its ``Exchange`` once minimised.
+    response: Response | Exchange | None = field(default=None, repr=False)
     # True when the site said "not modified" and the bytes come from the blob store.
     stored: bool = False
 
@@ -60,8 +119,8 @@ class AdCapture:
     field_problems: list[str] = field(default_factory=list)
     # The ad-level indicator model's score (an assessment), set when the ad is kept.
     indicator_score: float | None = None
-    # The HTTP exchange of the ad page (status, headers, request), for the evidence record.
-    response: Response | None = None
+    # The HTTP exchange of the ad page, for the evidence record (as for images).
+    response: Response | Exchange | None = None
     # Filled by the minimisation stage; only these reach storage.
     minimised: MinimisedAd | None = None
     minimisation: MinimisationRecord | None = None

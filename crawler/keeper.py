@@ -53,7 +53,7 @@ class RunKeeper:
         context.report.add_problem(
             "ad_not_stored",
             str(getattr(item, "url", "") or ""),
-            f"the ad could not be processed ({failure.type.__name__}); see the run's log",
+            f"the ad could not be processed ({_kind(failure)}); see the run's log",
         )
 
     def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
@@ -89,3 +89,9 @@ class RunKeeper:
             if run is not None:
                 context.report.write_to(run)
         context.report.settled()
+
+
+def _kind(failure: Failure) -> str:
+    # The store process sends back only the kind of what failed there (``StoreFailed``).
+    kind = getattr(failure.value, "kind", None)
+    return kind if isinstance(kind, str) else failure.type.__name__

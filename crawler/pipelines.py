@@ -8,25 +8,20 @@ legal basis lets adwatch keep.
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Awaitable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from crawler.context import CrawlContext
 from crawler.guard import request_stop
-from crawler.items import AdCapture, FoundPhone
-from crawler.recrawl import Fetched, mark_seen, remember
-from crawler.warc import ad_stored, exchange_only
-from legal_policy.authorisation import stop_reason
-from legal_policy.authorisation_store import standing_of
+from crawler.items import AdCapture, Exchange, FoundPhone
+from crawler.store import NotStored, StoreRequest, Unchanged, store_ad
+from crawler.warc import EVIDENCE_FAILED, exchange_only
+from legal_policy.field_rules import FieldRules
 from legal_policy.minimisation import (
     CapturedAd,
     CapturedImage,
@@ -37,12 +32,14 @@ from legal_policy.minimisation import (
     minimise_ad,
     strip_image_metadata,
 )
-from legal_policy.retention import BlobHold, ad_expiry, hold_blobs
 from matching.images import ImageDescription, ImageRejected, describe_image
 from matching.phones import extract_phones
-from storage.models import Ad, AdImage, AdPhone, Phone
 from storage.types import utcnow
-from storage.upsert import insert_all_if_absent
+
+# The stop reason when a pipeline process is gone (killed, or out of memory).
+PIPELINE_PROCESS_GONE = "a pipeline process of the run stopped"
+
+_T = TypeVar("_T")
 
 
 class _ContextPipeline:
@@ -60,6 +57,15 @@ class _ContextPipeline:
         context: CrawlContext = spider.context  # type: ignore[attr-defined]
         return context
 
+    async def in_process(self, call: Awaitable[_T]) -> _T:
+        """Wait for a call to a pipeline process; if that process is gone, the run stops
+        (nothing more could be stored) and the ad is dropped."""
+        try:
+            return await call
+        except BrokenProcessPool:
+            request_stop(self.crawler, self.context, PIPELINE_PROCESS_GONE)
+            raise DropItem(f"{PIPELINE_PROCESS_GONE}: not stored") from None
+
 
 class ImageCheckPipeline(_ContextPipeline):
     """Decode each image safely and hash its pixels; drop what is not an image."""
@@ -71,8 +77,8 @@ class ImageCheckPipeline(_ContextPipeline):
             # adwatch's own bytes (``stored``) were checked and hashed when first kept.
             if image.body is not None and not image.stored
         ]
-        described = await self.context.threads.compute(
-            _describe_all, [image.body for image in fresh]
+        described = await self.in_process(
+            self.context.workers.compute(_describe_all, [image.body for image in fresh])
         )
         verdicts = dict(zip(map(id, fresh), described, strict=True))
         kept = []
@@ -150,8 +156,14 @@ class MinimisePipeline(_ContextPipeline):
             field_selectors=item.field_selectors,
             third_party_selectors=item.third_party_selectors,
         )
-        item.minimised, item.minimisation, left_out = await context.threads.compute(
-            self._minimise, captured
+        item.minimised, item.minimisation, left_out = await self.in_process(
+            context.workers.compute(
+                minimise_capture,
+                context.field_rules,
+                captured,
+                context.pseudonym_key,
+                context.default_phone_region,
+            )
         )
         for url, reason in left_out:
             context.report.add_problem("bad_image", url, f"not kept: {reason}")
@@ -168,70 +180,74 @@ class MinimisePipeline(_ContextPipeline):
         item.phones = []
         return item
 
-    def _minimise(
-        self, captured: CapturedAd
-    ) -> tuple[MinimisedAd, MinimisationRecord, list[tuple[str, str]]]:
-        """The minimised ad, its record, and the images left out (URL and reason)."""
-        context = self.context
 
-        def minimise(ad: CapturedAd) -> tuple[MinimisedAd, MinimisationRecord]:
-            return minimise_ad(
-                context.field_rules,
-                ad,
-                pseudonym_key=context.pseudonym_key,
-                default_region=context.default_phone_region,
-            )
+def minimise_capture(
+    field_rules: FieldRules, captured: CapturedAd, pseudonym_key: bytes, default_region: str
+) -> tuple[MinimisedAd, MinimisationRecord, list[tuple[str, str]]]:
+    """The minimised ad, its record, and the images left out (URL and reason); runs in
+    the compute process."""
 
-        try:
-            return (*minimise(captured), [])
-        except ImageNotReencodable:
-            # Rare: the image passed the safety check but cannot be re-encoded. It is left
-            # out (never stored with its metadata); the ad goes on without it.
-            images, left_out = [], []
-            for image in captured.images:
-                try:
-                    strip_image_metadata(image.data)
-                except ImageNotReencodable as exc:
-                    left_out.append((image.url, str(exc)))
-                    continue
-                images.append(image)
-            return (*minimise(replace(captured, images=tuple(images))), left_out)
+    def minimise(ad: CapturedAd) -> tuple[MinimisedAd, MinimisationRecord]:
+        return minimise_ad(
+            field_rules, ad, pseudonym_key=pseudonym_key, default_region=default_region
+        )
+
+    try:
+        return (*minimise(captured), [])
+    except ImageNotReencodable:
+        # Rare: the image passed the safety check but cannot be re-encoded. It is left
+        # out (never stored with its metadata); the ad goes on without it.
+        images, left_out = [], []
+        for image in captured.images:
+            try:
+                strip_image_metadata(image.data)
+            except ImageNotReencodable as exc:
+                left_out.append((image.url, str(exc)))
+                continue
+            images.append(image)
+        return (*minimise(replace(captured, images=tuple(images))), left_out)
 
 
 class SnapshotStorePipeline(_ContextPipeline):
-    """Write the minimised page and images to the blob store, and the ad to the database,
-    with its case, legal basis and expiry; nothing once the authorisation has ended."""
+    """Send the minimised ad to the store process (``crawler.store``): page and images to
+    the blob store, the ad to the database with its case, legal basis and expiry, its
+    evidence to the run's WARC; nothing once the authorisation has ended."""
 
     async def process_item(self, item: AdCapture) -> AdCapture:
         context = self.context
-        ad_data = item.minimised
-        assert ad_data is not None and item.minimisation is not None
-        content_sha256 = _content_fingerprint(ad_data)
-        now = utcnow()
-        try:
-            stored = await context.threads.write(self._store, item, ad_data, content_sha256, now)
-        except _AuthorisationEnded as ended:
-            context.report.ads_not_stored += 1
-            request_stop(self.crawler, context, ended.reason)
-            raise DropItem(f"{ended.reason}: not stored") from None
-        except IntegrityError:
-            # Another run of the same case stored this very version a moment ago (the
-            # unique key, not a race we lose silently): it is unchanged for this run.
-            existing = await context.threads.write(self._existing, ad_data.url, content_sha256)
-            if existing is None:
-                raise
-            context.report.ads_unchanged += 1
-            raise DropItem(f"unchanged since ad {existing} (stored by another run)") from None
-        if isinstance(stored, int):
-            context.report.ads_unchanged += 1
-            raise DropItem(f"unchanged since ad {stored}")
-        ad_id, expires_at = stored
-        # The evidence (WARC) of what was kept, only now that it is kept.
-        await self.crawler.signals.send_catch_log_async(
-            ad_stored, item=item, ad_id=ad_id, captured_at=now, expires_at=expires_at
+        assert item.minimised is not None and item.minimisation is not None
+        request = StoreRequest(
+            minimised=item.minimised,
+            minimisation=item.minimisation,
+            indicator_score=item.indicator_score,
+            captured_at=utcnow(),
+            page=item.response if isinstance(item.response, Exchange) else None,
+            images={
+                image.url: image.response
+                for image in item.images
+                if isinstance(image.response, Exchange)
+            },
         )
+        outcome = await self.in_process(context.workers.store(store_ad, request))
+        if isinstance(outcome, NotStored):
+            context.report.ads_not_stored += 1
+            request_stop(self.crawler, context, outcome.reason)
+            raise DropItem(f"{outcome.reason}: not stored")
+        if isinstance(outcome, Unchanged):
+            context.report.ads_unchanged += 1
+            by = " (stored by another run)" if outcome.by_another_run else ""
+            raise DropItem(f"unchanged since ad {outcome.ad_id}{by}")
+        if outcome.evidence_error is not None:
+            # Whatever went wrong (disk, database or a bug), the ad is stored but unproven:
+            # say so, by kind only, and collect no more.
+            context.report.add_problem(
+                "evidence_not_written",
+                item.url,
+                f"WARC records not written: {outcome.evidence_error}",
+            )
+            request_stop(self.crawler, context, EVIDENCE_FAILED)
         context.report.ads_captured += 1
-        context.report.images_stored += sum(1 for image in ad_data.images if image.data)
+        context.report.images_stored += outcome.images_stored
         context.progress.emit(
             "ad",
             pages=context.report.pages_fetched,
@@ -239,151 +255,3 @@ class SnapshotStorePipeline(_ContextPipeline):
             ads=context.report.ads_captured,
         )
         return item
-
-    def _existing(self, url: str, content_sha256: str) -> int | None:
-        with self.context.session_factory() as session:
-            return self._existing_in(session, url, content_sha256)
-
-    def _existing_in(self, session: Session, url: str, content_sha256: str) -> int | None:
-        context = self.context
-        return session.scalar(
-            select(Ad.id).where(
-                Ad.case_id == context.case_id,
-                Ad.site_id == context.site_id,
-                Ad.url == url,
-                Ad.content_sha256 == content_sha256,
-            )
-        )
-
-    def _store(
-        self, item: AdCapture, ad_data: MinimisedAd, content_sha256: str, now: datetime
-    ) -> int | tuple[int, datetime]:
-        """Store the ad; returns the id of the same version stored before, if there is one
-        (then nothing but "seen again" and the validators are written), else the new ad's
-        id and expiry. Runs on the writer thread: it touches nothing of the reactor's."""
-        context = self.context
-        assert item.minimisation is not None
-        with context.session_factory.begin() as session:
-            standing = standing_of(session, context.authorisation_id)
-            reason = stop_reason(standing, now)
-            if reason is not None:
-                raise _AuthorisationEnded(reason)
-            expires_at = ad_expiry(context.catalogue, standing, now)
-            existing = self._existing_in(session, ad_data.url, content_sha256)
-            if existing is not None:
-                # Seen again; the validators now describe this answer of the site.
-                mark_seen(session, [existing])
-                remember(
-                    session,
-                    context.case_id,
-                    [Fetched(ad_data.url, item.response)],
-                    ad_id=existing,
-                    expires_at=expires_at,
-                )
-                return existing
-            held: list[BlobHold] = []
-
-            def keep_blob(data: bytes, kind: str) -> str:
-                sha256 = context.blob_store.put(data)
-                held.append(BlobHold(sha256, kind, len(data)))
-                return sha256
-
-            ad = Ad(
-                site_id=context.site_id,
-                run_id=context.run_id,
-                authorisation_id=context.authorisation_id,
-                case_id=context.case_id,
-                legal_basis=context.legal_basis,
-                expires_at=expires_at,
-                url=ad_data.url,
-                captured_at=now,
-                title=ad_data.title,
-                text=ad_data.text,
-                city=ad_data.city,
-                posted_at=ad_data.posted_at,
-                raw_sha256=keep_blob(ad_data.raw_page, "page") if ad_data.raw_page else None,
-                content_sha256=content_sha256,
-                minimisation=item.minimisation.as_dict(),
-                indicator_score=item.indicator_score,
-            )
-            for position, image in enumerate(ad_data.images):
-                ad.images.append(
-                    AdImage(
-                        position=position,
-                        url=image.url,
-                        blob_sha256=keep_blob(image.data, "image") if image.data else None,
-                        phash=f"{image.phash:016x}",
-                        phash_variants=[f"{v:016x}" for v in image.variants],
-                        width=image.width,
-                        height=image.height,
-                    )
-                )
-            hold_blobs(
-                session,
-                held,
-                case_id=context.case_id,
-                legal_basis=context.legal_basis,
-                expires_at=expires_at,
-            )
-            if ad_data.phones:
-                # Another run may add the same number at this moment: insert-if-absent.
-                insert_all_if_absent(
-                    session,
-                    Phone,
-                    [{"e164": found.e164, "region": found.region} for found in ad_data.phones],
-                    ["e164"],
-                )
-                phone_ids = {
-                    e164: phone_id
-                    for e164, phone_id in session.execute(
-                        select(Phone.e164, Phone.id).where(
-                            Phone.e164.in_([found.e164 for found in ad_data.phones])
-                        )
-                    )
-                }
-                for found in ad_data.phones:
-                    ad.phone_links.append(
-                        AdPhone(phone_id=phone_ids[found.e164], raw=found.raw[:200])
-                    )
-            session.add(ad)
-            session.flush()
-            # What the site said about the page and each kept image, for the next recrawl.
-            responses = {image.url: image.response for image in item.images}
-            remember(
-                session,
-                context.case_id,
-                [
-                    Fetched(ad.url, item.response),
-                    *(
-                        Fetched(image.url, responses.get(image.url), image.blob_sha256)
-                        for image in ad.images
-                        if image.blob_sha256 is not None
-                    ),
-                ],
-                ad_id=ad.id,
-                expires_at=expires_at,
-            )
-            return ad.id, expires_at
-
-
-class _AuthorisationEnded(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _content_fingerprint(ad: MinimisedAd) -> str:
-    # Over what is kept, so that the fingerprint reveals nothing of what was not. Pages
-    # carry changing chrome (dates, counters); a new version is a change of the ad.
-    payload = {
-        "title": ad.title,
-        "text": ad.text,
-        "city": ad.city,
-        "posted_at": ad.posted_at.astimezone(UTC).isoformat() if ad.posted_at else None,
-        "phones": sorted(p.e164 for p in ad.phones),
-        "images": [
-            [f"{i.phash:016x}", hashlib.sha256(i.data).hexdigest() if i.data else None]
-            for i in ad.images
-        ],
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -20,6 +20,7 @@ from scrapy.http import Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from crawler.items import Exchange
 from storage.models import Ad, AdImage, PageValidator
 from storage.types import utcnow
 from storage.upsert import upsert_all
@@ -110,7 +111,7 @@ class ConditionalRequestMiddleware:
             request.meta[VALIDATOR] = found
 
 
-def validators_of(response: Response | None) -> tuple[str | None, str | None]:
+def validators_of(response: Response | Exchange | None) -> tuple[str | None, str | None]:
     """The ETag and Last-Modified a response carried."""
     if response is None:
         return None, None
@@ -130,7 +131,7 @@ class Fetched:
     """A URL as the site answered it, and what adwatch kept of it (an image's blob)."""
 
     url: str
-    response: Response | None
+    response: Response | Exchange | None
     blob_sha256: str | None = None
 
 

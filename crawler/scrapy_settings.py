@@ -69,7 +69,7 @@ def build_scrapy_settings(
         "EXTENSIONS": {
             "crawler.guard.AuthorisationGuard": 0,
             "crawler.keeper.RunKeeper": 0,
-            "crawler.warc.WarcEvidence": 0,
+            "crawler.store.WarcEvidence": 0,
         },
         "LOG_FORMATTER": "crawler.logformatter.ContentFreeLogFormatter",
         "DOWNLOADER_MIDDLEWARES": {

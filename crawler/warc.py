@@ -39,8 +39,7 @@ from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy import Request, Spider, signals
-from scrapy.crawler import Crawler
+from scrapy import Request, Spider
 from scrapy.http import Response
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from sqlalchemy import delete, func, select, update
@@ -54,8 +53,7 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from crawler.context import CrawlContext
-from crawler.guard import request_stop
-from crawler.items import AdCapture
+from crawler.items import Exchange, SentRequest
 from legal_policy.minimisation import MinimisationRecord, MinimisedAd
 from legal_policy.purge import UNFINISHED_WARC_SUFFIX
 from storage.models import Ad, WarcFile
@@ -81,19 +79,16 @@ GZIP_LEVEL: Final = 6
 _PAGE_NOT_KEPT: Final = ("raw_page.unparsable", "raw_page.fields_without_selectors")
 _CHUNK = 1024 * 1024
 
-# Sent by the store stage once an ad's transaction committed, with ``item`` (an
-# ``AdCapture``, minimised), ``ad_id``, ``captured_at`` and ``expires_at``. Ads that were
-# not kept (unchanged, refused, after a stop) never send it.
-ad_stored = object()
 
-
-def exchange_only(response: Response | None) -> Response | None:
+def exchange_only(response: Response | Exchange | None) -> Exchange | None:
     """The response without its body: status, headers, request and peer address only.
 
     What was fetched must not travel beyond minimisation; the evidence writer needs only
     the HTTP exchange around the payload that minimisation kept.
     """
-    return None if response is None else response.replace(body=b"")
+    if response is None or isinstance(response, Exchange):
+        return response
+    return Exchange.of(response)
 
 
 def drop_credentials(header: tuple[str, str]) -> tuple[str, str] | None:
@@ -125,31 +120,11 @@ class StoredAd:
     expires_at: datetime
     ad: MinimisedAd
     minimisation: MinimisationRecord
-    page: Response | None
-    images: Mapping[str, Response] = field(default_factory=dict)
-
-    @classmethod
-    def of(
-        cls, item: AdCapture, *, ad_id: int, captured_at: datetime, expires_at: datetime
-    ) -> StoredAd:
-        """The stored ad as the store stage hands it over."""
-        assert item.minimised is not None and item.minimisation is not None
-        return cls(
-            ad_id=ad_id,
-            captured_at=captured_at,
-            expires_at=expires_at,
-            ad=item.minimised,
-            minimisation=item.minimisation,
-            page=exchange_only(item.response),
-            images={
-                image.url: exchange
-                for image in item.images
-                if (exchange := exchange_only(image.response)) is not None
-            },
-        )
+    page: Exchange | None
+    images: Mapping[str, Exchange] = field(default_factory=dict)
 
 
-def is_rendered(response: Response) -> bool:
+def is_rendered(response: Exchange) -> bool:
     """Whether a browser rendered the response (its body is the DOM, not the wire's bytes)."""
     request = response.request
     return request is not None and bool(request.meta.get(RENDERED_META))
@@ -300,7 +275,7 @@ class RunWarcWriter:
 
     def write_rendered_dom(
         self,
-        response: Response,
+        response: Exchange,
         dom: bytes,
         *,
         ad_id: int,
@@ -593,7 +568,7 @@ class RunWarcWriter:
         self,
         file: _OpenFile,
         stored: StoredAd,
-        response: Response,
+        response: Exchange,
         payload: bytes | None,
         *,
         content_type: str | None,
@@ -604,7 +579,6 @@ class RunWarcWriter:
         date = _warc_date(_fetched_at(response, stored.captured_at))
         body = payload or b""
         http = _response_headers(response, body, content_type=content_type)
-        ip_address = getattr(response, "ip_address", None)
         response_record = file.writer.create_warc_record(
             response.url,
             "response",
@@ -615,7 +589,7 @@ class RunWarcWriter:
                 file,
                 stored.ad_id,
                 WARC_Date=date,
-                WARC_IP_Address=str(ip_address) if ip_address is not None else None,
+                WARC_IP_Address=response.ip_address,
                 WARC_Adwatch_Minimised=minimised,
                 WARC_Adwatch_Blob_SHA256=blob_sha256,
             ),
@@ -627,14 +601,14 @@ class RunWarcWriter:
         return response_id
 
     def _request(
-        self, file: _OpenFile, ad_id: int, request: Request, date: str, *, concurrent_to: str
+        self, file: _OpenFile, ad_id: int, request: SentRequest, date: str, *, concurrent_to: str
     ) -> str:
         headers = _request_headers(request)
         record = file.writer.create_warc_record(
             request.url,
             "request",
-            payload=io.BytesIO(request.body or b""),
-            length=len(request.body or b""),
+            payload=io.BytesIO(request.body),
+            length=len(request.body),
             http_headers=headers,
             warc_headers_dict=self._headers(
                 file, ad_id, WARC_Date=date, WARC_Concurrent_To=concurrent_to
@@ -646,7 +620,7 @@ class RunWarcWriter:
     def _rendered_dom(
         self,
         file: _OpenFile,
-        response: Response,
+        response: Exchange,
         dom: bytes,
         *,
         ad_id: int,
@@ -654,7 +628,7 @@ class RunWarcWriter:
         minimised: str | None,
     ) -> str:
         date = _warc_date(_fetched_at(response, captured_at or utcnow()))
-        encoding = getattr(response, "encoding", None) or "utf-8"
+        encoding = response.encoding or "utf-8"
         resource = file.writer.create_warc_record(
             response.url,
             "resource",
@@ -736,7 +710,7 @@ def _page_note(record: MinimisationRecord) -> str:
     return "; ".join([f"raw_page={record.rules.get('raw_page', 'keep')}", *counts, "re-serialised"])
 
 
-def _fetched_at(response: Response, default: datetime) -> datetime:
+def _fetched_at(response: Exchange, default: datetime) -> datetime:
     request = response.request
     value = request.meta.get(FETCHED_AT) if request is not None else None
     return value if isinstance(value, datetime) else default
@@ -753,7 +727,7 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
 
 
 def _response_headers(
-    response: Response, body: bytes, *, content_type: str | None
+    response: Exchange, body: bytes, *, content_type: str | None
 ) -> StatusAndHeaders:
     """The status line and headers as received, framed for ``body`` as written."""
     headers = [
@@ -770,11 +744,11 @@ def _response_headers(
         phrase = HTTPStatus(response.status).phrase
     except ValueError:
         phrase = ""
-    protocol = getattr(response, "protocol", None) or "HTTP/1.1"
+    protocol = response.protocol or "HTTP/1.1"
     return StatusAndHeaders(f"{response.status} {phrase}".strip(), headers, protocol=protocol)
 
 
-def _request_headers(request: Request) -> StatusAndHeaders:
+def _request_headers(request: SentRequest) -> StatusAndHeaders:
     """The request line and the headers Scrapy sent (Host added, as the client adds it)."""
     parts = urlsplit(request.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -827,92 +801,3 @@ def warcinfo_fields(
 # Why a run stops when its evidence cannot be written: collecting on without it would keep
 # ads that cannot be proven.
 EVIDENCE_FAILED = "the WARC evidence could not be written"
-
-
-class WarcEvidence:
-    """Scrapy extension: the run's WARC writer, fed by the store stage's ``ad_stored``.
-
-    The file size limit is ``ADWATCH_WARC_MAX_FILE_BYTES`` (default ``MAX_FILE_BYTES``).
-    """
-
-    def __init__(self, crawler: Crawler, max_file_bytes: int) -> None:
-        self.crawler = crawler
-        self.max_file_bytes = max_file_bytes
-        self.writer: RunWarcWriter | None = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> WarcEvidence:
-        """Connect to the spider's opening and closing and to the store stage's signal."""
-        limit = crawler.settings.getint("ADWATCH_WARC_MAX_FILE_BYTES", MAX_FILE_BYTES)
-        if limit <= 0:
-            raise ValueError("ADWATCH_WARC_MAX_FILE_BYTES must be positive")
-        extension = cls(crawler, limit)
-        crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
-        crawler.signals.connect(extension.record_ad, signal=ad_stored)
-        return extension
-
-    def spider_opened(self, spider: Spider) -> None:
-        """Build the run's writer and close what a killed worker of this run left open."""
-        context: CrawlContext = spider.context  # type: ignore[attr-defined]
-        self.writer = RunWarcWriter(
-            session_factory=context.session_factory,
-            data_dir=context.config.data_dir,
-            warc_dir=context.config.warc_dir,
-            run_id=context.run_id,
-            case_id=context.case_id,
-            info=warcinfo_fields(
-                context,
-                software=self.crawler.settings.get("ADWATCH_SOFTWARE_VERSION", "0+unknown"),
-                settings_digest=settings_sha256(self.crawler.settings),
-            ),
-            max_file_bytes=self.max_file_bytes,
-        )
-        try:
-            self.writer.recover_unfinished()
-            missing = self.writer.ads_without_records()
-        except Exception as exc:
-            # This run's new files do not depend on the old ones; the next resume retries.
-            context.report.add_problem(
-                "evidence_not_closed", "", f"an earlier WARC file was not closed: {_name(exc)}"
-            )
-            return
-        if missing:
-            context.report.add_problem(
-                "evidence_missing",
-                "",
-                f"{len(missing)} ads stored before the worker was killed have no WARC records "
-                f"(ads {', '.join(map(str, missing))})",
-            )
-
-    async def record_ad(
-        self, item: AdCapture, ad_id: int, captured_at: datetime, expires_at: datetime
-    ) -> None:
-        """Write the evidence of an ad the store stage kept (on the run's writer thread, in
-        the order of the stores)."""
-        spider = self.crawler.spider
-        assert spider is not None
-        context: CrawlContext = spider.context  # type: ignore[attr-defined]
-        writer = self.writer
-        try:
-            if writer is None:
-                raise RuntimeError("no WARC writer (the spider did not open)")
-            stored = StoredAd.of(item, ad_id=ad_id, captured_at=captured_at, expires_at=expires_at)
-            await context.threads.write(writer.write_ad, stored)
-        except Exception as exc:
-            # Whatever went wrong (disk, database or a bug), the ad is stored but unproven:
-            # say so, by kind only (a message might quote a header), and collect no more.
-            context.report.add_problem(
-                "evidence_not_written", item.url, f"WARC records not written: {_name(exc)}"
-            )
-            request_stop(self.crawler, context, EVIDENCE_FAILED)
-
-    async def spider_closed(self, spider: Spider) -> None:
-        """Close the open file (its SHA-256 is recorded), after the writes queued before."""
-        if self.writer is not None:
-            context: CrawlContext = spider.context  # type: ignore[attr-defined]
-            await context.threads.write(self.writer.close)
-
-
-def _name(error: BaseException) -> str:
-    return type(error).__name__

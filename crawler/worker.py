@@ -20,14 +20,21 @@ from scrapy.crawler import CrawlerProcess
 from twisted.python.failure import Failure
 
 from crawler.config import CrawlerConfig
-from crawler.context import CrawlContext, ProgressStream, RunReport
+from crawler.context import CrawlContext, PipelineWorkers, ProgressStream, RunReport
 from crawler.distributed import redis_settings, settled, wait_for_other_workers
-from crawler.netguard import install_guard, network_event, network_policy, report_refusals
+from crawler.netguard import (
+    NetGuard,
+    install_guard,
+    network_event,
+    network_policy,
+    report_refusals,
+)
 from crawler.recrawl import Validators, mark_seen
 from crawler.rendering import BrowserRequestGuard, rendering_settings
 from crawler.scrapy_settings import build_scrapy_settings
 from crawler.site_profile import get_site_profile
 from crawler.spiders.ad_spider import AdSpider
+from crawler.store import StoreSpec, close_store, open_store
 from legal_policy.audit_log import record_event
 from legal_policy.catalogue import load_catalogue
 from legal_policy.pseudonyms import case_key, load_or_create_key
@@ -64,6 +71,24 @@ def run_worker(
         network_policy(database_url=config.database_url, redis_url=config.redis_url)
     )
     guard.learn_allowed_names()
+    # Forked now, before any thread of this process exists (``PipelineWorkers``).
+    workers = PipelineWorkers()
+    workers.start()
+    try:
+        return _run(run_id, config, log_suffix, joined, guard, progress, workers)
+    finally:
+        workers.shutdown()
+
+
+def _run(
+    run_id: int,
+    config: CrawlerConfig,
+    log_suffix: str,
+    joined: bool,
+    guard: NetGuard,
+    progress: ProgressStream,
+    workers: PipelineWorkers,
+) -> int:
     engine = make_engine(config.database_url, sync_every_commit=False)
     session_factory = make_session_factory(engine)
     with session_factory() as session:
@@ -95,6 +120,18 @@ def run_worker(
         return 2
     guard.admit_origins(profile.allowed_origins())
     report_refusals(guard, report)
+    workers.store_now(
+        open_store,
+        StoreSpec(
+            config=config,
+            run_id=run_id,
+            site_id=site_id,
+            authorisation_id=authorisation_id,
+            case_id=case_id,
+            legal_basis=legal_basis,
+            catalogue=catalogue,
+        ),
+    )
     context = CrawlContext(
         run_id=run_id,
         site_id=site_id,
@@ -114,6 +151,7 @@ def run_worker(
         default_phone_region=config.default_phone_region,
         progress=progress,
         config=config,
+        workers=workers,
         report=report,
         validators=Validators(session_factory, case_id),
     )
@@ -153,7 +191,8 @@ def run_worker(
     try:
         process.start()
     finally:
-        context.threads.shutdown()
+        # Every store sent is done once the spider closed; the evidence is closed too.
+        workers.store_now(close_store)
     stats = crawler.stats.get_stats() if crawler.stats else {}
     finish_reason = str(stats.get("finish_reason", "unknown"))
     for message in crawl_errors:

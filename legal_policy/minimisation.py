@@ -163,6 +163,11 @@ class MinimisationRecord:
     dropped: tuple[str, ...]
     counts: Mapping[str, int]
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, str], tuple[str, ...], dict[str, int]]]:
+        # Read-only views do not pickle, and the record travels between the crawler's
+        # processes: it is rebuilt from plain copies.
+        return _record_of, (dict(self.rules), self.dropped, dict(self.counts))
+
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready copy (names and counts only)."""
         return {
@@ -170,6 +175,14 @@ class MinimisationRecord:
             "dropped": list(self.dropped),
             "counts": dict(self.counts),
         }
+
+
+def _record_of(
+    rules: dict[str, str], dropped: tuple[str, ...], counts: dict[str, int]
+) -> MinimisationRecord:
+    return MinimisationRecord(
+        rules=MappingProxyType(rules), dropped=dropped, counts=MappingProxyType(counts)
+    )
 
 
 # --- the whole ad -------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class AdSpider(Spider):
         if response.status == 304:
             self._not_modified(response)
             return
-        room = self.context.threads.ads_in_flight
+        room = self.context.workers.ads_in_flight
         await room.acquire()  # released when the ad leaves the pipelines (``_ad_done``)
         handed_over = False
         try:
@@ -151,7 +151,7 @@ class AdSpider(Spider):
     def _ad_done(self, item: Any, **kwargs: Any) -> None:
         """An ad left the pipelines (stored, dropped or failed): room for the next one."""
         if isinstance(item, AdCapture):
-            self.context.threads.ads_in_flight.release()
+            self.context.workers.ads_in_flight.release()
 
     async def _fetch_image(self, capture: AdCapture, index: int) -> None:
         """Download one image through the downloader middlewares (allowlist, robots,

@@ -52,11 +52,13 @@ def test_a_killed_worker_leaves_a_failed_run_with_its_real_counts_and_resumes(
 ) -> None:
     authorisation_id = authorise(settings, session_factory, people.legal)
     pid: list[int] = []
+    pipeline_processes: list[int] = []
 
     def kill_after_some_ads(event: dict[str, object]) -> None:
         if event.get("event") == "started":
             pid.append(int(event["pid"]))  # type: ignore[call-overload]
         if event.get("event") == "ad" and event.get("ads") == 4:
+            pipeline_processes.extend(_children(pid[0]))
             os.kill(pid[0], signal.SIGKILL)
 
     outcome, _ = crawl(
@@ -69,6 +71,12 @@ def test_a_killed_worker_leaves_a_failed_run_with_its_real_counts_and_resumes(
     run = outcome.run
     assert run.status == "failed"
     assert any("SIGKILL" in p["message"] for p in run.problems)
+    # The worker's compute and store processes died with it: nothing is stored after.
+    assert len(pipeline_processes) == 2
+    deadline = time.monotonic() + 5
+    while any(_alive(child) for child in pipeline_processes):
+        assert time.monotonic() < deadline, "a pipeline process outlived its worker"
+        time.sleep(0.05)
     stored = _stored(session_factory, run.run_id)
     assert run.ads_captured == stored >= 4
     assert stored < slow_site
@@ -128,10 +136,8 @@ def _wait_for_ads(session_factory: sessionmaker[Session], count: int, timeout: f
         time.sleep(0.2)
 
 
-def _worker_pids(parent: int | None = None) -> list[int]:
-    """Live crawler workers; with ``parent``, only that process's children (a benchmark or
-    another test may run workers of its own at the same time)."""
-    found = []
+def _processes() -> Iterator[tuple[int, int, list[bytes]]]:
+    """Live processes (zombies have ended) as pid, parent pid and command line."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -140,11 +146,28 @@ def _worker_pids(parent: int | None = None) -> list[int]:
                 stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            if stat[0] == "Z":
-                continue
-            if b"crawler.worker" in cmdline and (parent is None or int(stat[1]) == parent):
-                found.append(int(entry.name))
-    return found
+            if stat[0] != "Z":
+                yield int(entry.name), int(stat[1]), cmdline
+
+
+def _children(parent: int) -> list[int]:
+    """Live child processes of ``parent``."""
+    return [pid for pid, ppid, _ in _processes() if ppid == parent]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended."""
+    return any(found == pid for found, _, _ in _processes())
+
+
+def _worker_pids(parent: int | None = None) -> list[int]:
+    """Live crawler workers; with ``parent``, only that process's children (a benchmark or
+    another test may run workers of its own at the same time)."""
+    return [
+        pid
+        for pid, ppid, cmdline in _processes()
+        if b"crawler.worker" in cmdline and (parent is None or ppid == parent)
+    ]
 
 
 def test_ctrl_c_interrupts_the_run_cleanly_and_links_what_it_stored(

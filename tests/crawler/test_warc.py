@@ -34,11 +34,13 @@ from adwatch.demo.site import running_demo_server
 from adwatch.services.demo import point_demo_profile_at
 from adwatch.services.purge import run_purge
 from adwatch.settings import Settings
+from crawler.items import Exchange
 from crawler.warc import (
     FETCHED_AT,
     RENDERED_META,
     RunWarcWriter,
     StoredAd,
+    exchange_only,
     unfinished_path,
 )
 from crawler.worker import software_version
@@ -447,8 +449,8 @@ def _stored(
         expires_at=EXPIRES + timedelta(days=ad_id),
         ad=ad,
         minimisation=record,
-        page=page or _page(url),
-        images={image_url: _image(image_url, image_status)},
+        page=exchange_only(page or _page(url)),
+        images={image_url: Exchange.of(_image(image_url, image_status))},
     )
 
 

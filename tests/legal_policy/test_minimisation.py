@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import logging
+import pickle
 import re
 import struct
 import unicodedata
@@ -573,6 +574,16 @@ def test_keep_all_keeps_the_fields_and_cuts_only_reviews(ad: CapturedAd) -> None
         "raw_page.third_party_elements_removed": 1,
         "raw_page.field_elements_removed": 0,
     }
+
+
+def test_the_minimised_ad_and_its_record_pickle_for_the_store_process(ad: CapturedAd) -> None:
+    # The crawler's store stage runs in a process of its own: both cross by pickle.
+    minimised, record = run(FieldRules(), ad)
+    copy, record_copy = pickle.loads(pickle.dumps((minimised, record)))
+    assert copy == minimised
+    assert record_copy == record and record_copy.as_dict() == record.as_dict()
+    with pytest.raises(TypeError):
+        record_copy.counts["images.metadata_stripped"] = 2  # type: ignore[index]
 
 
 @pytest.mark.parametrize("field", ["title", "text"])
