@@ -26,13 +26,16 @@ pipeline, and why the CPU time of both sides is printed.
   ``elapsed_time_seconds`` (spider opened to closed).
 * Rendered: the same pipeline on the JavaScript-only pages (``demo-js``: Chromium through
   scrapy-playwright; list and ad pages rendered, images fetched plainly).
-* Memory: while each pipeline run goes, the summed ``VmRSS`` of this process's descendants
-  (the crawl worker; for rendered runs also the Playwright driver and Chromium) is sampled
-  every 0.5 s from ``/proc``; the table gives it at the first page, at 10 %, 50 % and 100 %
-  of the pages, and the peak. Flat means that a least-squares line through the samples
-  after 10 % of the pages grows by less than ``FLAT_GROWTH`` of the level at 10 %. RSS
-  counts pages shared between Chromium's processes once per process, so rendered runs also
-  show the proportional set size (PSS), in total and by kind of process.
+* Memory: while each pipeline run goes, the summed ``VmRSS`` and ``Pss`` of this process's
+  descendants (the crawl worker and its compute and store processes; for rendered runs
+  also the Playwright driver and Chromium) are sampled every 0.5 s from ``/proc``; the
+  table gives them at the first page, at 10 %, 50 % and 100 % of the pages, and the peak.
+  Flat means that a least-squares line through the samples after 10 % of the pages grows
+  by less than ``FLAT_GROWTH`` of the level at 10 %. RSS
+  counts pages shared between processes once per process (the worker's forked pipeline
+  processes share most of theirs with it; Chromium's processes share theirs), so the
+  tables also show the proportional set size (PSS), in total and by kind of process, and
+  the static run's verdict is on PSS.
 * Recrawl: a first and a second crawl of an unchanged site with ``--recrawl-ads`` ads; the
   bytes are the response bodies the site sent during each.
 
@@ -74,6 +77,7 @@ from adwatch.services.crawling import CrawlAndLinkOutcome, crawl_and_link
 from adwatch.services.demo import DEMO_OVERRIDE_MARKER, point_demo_profile_at
 from adwatch.settings import Settings
 from benchmarks.metrics import align_table
+from crawler.context import COMPUTE_PROCESS_NAME, STORE_PROCESS_NAME
 from crawler.site_profile import get_site_profile
 from legal_policy.access import AccessContext
 from legal_policy.authorisation_store import NewAuthorisation, register_authorisation
@@ -371,6 +375,12 @@ def process_role(pid: int) -> str:
     if not argv:
         return "exiting"
     name = Path(argv[0].decode(errors="replace")).name
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        comm = ""
+    if comm in (COMPUTE_PROCESS_NAME, STORE_PROCESS_NAME):
+        return comm.replace("adwatch-", "pipeline: ")
     if name == "node":
         return "playwright driver"
     kinds = [a.split(b"=", 1)[1].decode(errors="replace") for a in argv if a.startswith(b"--type=")]
@@ -1125,8 +1135,16 @@ def report_throughput(args: argparse.Namespace, figures: dict[str, Any]) -> None
         f"{result.images_warmed:,} photos drawn beforehand",
         flush=True,
     )
-    static = memory_profile(pipeline.samples, pipeline.pages)
-    print(memory_table([("static: crawl worker (RSS, MiB)", static)]), flush=True)
+    # The worker forks its compute and store processes, which share its pages until
+    # either writes them: RSS counts those pages once per process, PSS shares them out.
+    static = memory_profile(pipeline.samples, pipeline.pages, tree_pss)
+    rows = [
+        ("static: worker + pipeline processes (RSS, MiB)", memory_profile(
+            pipeline.samples, pipeline.pages, tree_rss)),
+        ("static: worker + pipeline processes (PSS, MiB)", static),
+    ]  # fmt: skip
+    print(memory_table(rows), flush=True)
+    print(role_table(pipeline.samples, pipeline.pages), flush=True)
     if args.samples:
         write_samples(pipeline.samples, args.samples / "static.csv")
     figures["throughput"] = {

@@ -97,8 +97,12 @@ _T = TypeVar("_T")
 
 # Ad pages between "being parsed" and "stored or dropped" at one time.
 ADS_IN_FLIGHT = 32
-# Linux prctl option: the signal a process gets when its parent ends.
+# Linux prctl options: the signal a process gets when its parent ends; a process's name.
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+# The pipeline processes' names (``/proc/PID/comm``, at most 15 bytes).
+COMPUTE_PROCESS_NAME = "adwatch-compute"
+STORE_PROCESS_NAME = "adwatch-store"
 
 
 class PipelineWorkers:
@@ -124,10 +128,16 @@ class PipelineWorkers:
         forking = multiprocessing.get_context("fork")
         parent = os.getpid()
         self._compute = ProcessPoolExecutor(
-            1, mp_context=forking, initializer=_become_pipeline_process, initargs=(parent,)
+            1,
+            mp_context=forking,
+            initializer=_become_pipeline_process,
+            initargs=(parent, COMPUTE_PROCESS_NAME),
         )
         self._store = ProcessPoolExecutor(
-            1, mp_context=forking, initializer=_become_pipeline_process, initargs=(parent,)
+            1,
+            mp_context=forking,
+            initializer=_become_pipeline_process,
+            initargs=(parent, STORE_PROCESS_NAME),
         )
         # Back-pressure: Scrapy keeps downloading while the pipelines fall behind (it
         # counts only the bytes of the pages being processed), so ad pages wait here,
@@ -159,8 +169,11 @@ class PipelineWorkers:
         self._store.shutdown(wait=True)
 
 
-def _become_pipeline_process(parent: int) -> None:
+def _become_pipeline_process(parent: int, name: str) -> None:
     """Set up a freshly forked pipeline process (see ``PipelineWorkers``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    # Its name in ``ps -o comm`` and /proc/PID/comm: which stage it is.
+    libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The worker's stdout is its progress stream, read by the process that started it
@@ -172,7 +185,6 @@ def _become_pipeline_process(parent: int) -> None:
 
     # A worker killed with SIGKILL cannot stop its processes: the kernel kills them with
     # it, so nothing is stored after the worker's end (its run's counts are read then).
-    libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent:  # the worker died before the line above

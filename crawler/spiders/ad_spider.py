@@ -28,6 +28,10 @@ from crawler.recrawl import AD_PAGE, IMAGE, VALIDATOR
 from crawler.rendering import render_meta
 from storage.blobstore import BlobIntegrityError, BlobNotFound
 
+# Ad pages leave before list pages: ads are captured soon after they are found (ads come
+# and go), and the frontier holds a list page's links, not the whole site's, when the
+# pipelines are slower than the downloader.
+AD_PAGE_PRIORITY = 1
 # Refused sitemap entries listed one by one in a run's problems (all are counted).
 SITEMAP_REFUSALS_LISTED = 100
 
@@ -69,7 +73,13 @@ class AdSpider(Spider):
         meta: dict[str, Any] = {AD_PAGE: True} if ad_page else {}
         if self.context.profile.config.render_javascript:
             meta.update(render_meta(self.context.profile, ad_page=ad_page))
-        return Request(url, callback=callback, errback=self.on_error, meta=meta)
+        return Request(
+            url,
+            callback=callback,
+            errback=self.on_error,
+            meta=meta,
+            priority=AD_PAGE_PRIORITY if ad_page else 0,
+        )
 
     def image_request(self, capture: AdCapture, index: int) -> Request:
         """A request for an ad's image (images are not pages: no page budget). It is
