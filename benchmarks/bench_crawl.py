@@ -31,11 +31,10 @@ pipeline, and why the CPU time of both sides is printed.
   also the Playwright driver and Chromium) are sampled every 0.5 s from ``/proc``; the
   table gives them at the first page, at 10 %, 50 % and 100 % of the pages, and the peak.
   Flat means that a least-squares line through the samples after 10 % of the pages grows
-  by less than ``FLAT_GROWTH`` of the level at 10 %. RSS
-  counts pages shared between processes once per process (the worker's forked pipeline
-  processes share most of theirs with it; Chromium's processes share theirs), so the
-  tables also show the proportional set size (PSS), in total and by kind of process, and
-  the static run's verdict is on PSS.
+  by less than ``FLAT_GROWTH`` of the level at 10 %. RSS counts pages shared between
+  processes once per process (the worker's forked pipeline processes share most of theirs
+  with it; Chromium's processes share theirs), so the tables also show the proportional
+  set size (PSS), in total and by kind of process, and the static run's verdict is on PSS.
 * Recrawl: a first and a second crawl of an unchanged site with ``--recrawl-ads`` ads; the
   bytes are the response bodies the site sent during each.
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from scrapy.http import Headers, Request, Response
 
     from legal_policy.minimisation import MinimisationRecord, MinimisedAd
 
-# Request meta keys an exchange keeps: when the response arrived (``crawler.warc``'s
-# ``FETCHED_AT``) and whether a browser rendered it (scrapy-playwright's key).
-EXCHANGE_META = ("adwatch_fetched_at", "playwright")
+# Request meta key: when the response arrived (UTC), stamped by ``crawler.warc``'s
+# ``FetchTimeMiddleware``.
+FETCHED_AT: Final = "adwatch_fetched_at"
+# scrapy-playwright marks the requests it renders in a browser with this meta key.
+RENDERED_META: Final = "playwright"
+# The request meta keys an exchange keeps.
+EXCHANGE_META: Final = (FETCHED_AT, RENDERED_META)
 
 
 @dataclass(frozen=True, slots=True)

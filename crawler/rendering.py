@@ -15,6 +15,7 @@ from playwright.async_api import Request as BrowserRequest
 from scrapy_playwright.page import PageMethod
 
 from crawler.context import RunReport
+from crawler.items import RENDERED_META
 from crawler.middlewares import is_allowed
 from crawler.netguard import abort_off_allowlist
 from crawler.site_profile import SiteProfile
@@ -86,7 +87,7 @@ def rendering_settings(
 
 def render_meta(profile: SiteProfile, *, ad_page: bool) -> dict[str, Any]:
     """Request meta that renders a page; ad pages wait until their ad is on the page."""
-    meta: dict[str, Any] = {"playwright": True}
+    meta: dict[str, Any] = {RENDERED_META: True}
     if ad_page:
         meta["playwright_page_methods"] = [
             PageMethod(

@@ -392,13 +392,9 @@ def store_ad(request: StoreRequest) -> StoreOutcome:
         raise StoreFailed(_kind(exc)) from None
 
 
-def close_evidence() -> None:
-    """``AdStore.close_evidence`` of this process's store."""
-    _store_of_process().close_evidence()
-
-
 def close_store() -> None:
-    """Close the evidence and the database connections (the last call it gets)."""
+    """Close the open WARC file (its SHA-256 is recorded) and the database connections
+    (the last call it gets)."""
     store = _store_of_process()
     try:
         store.close_evidence()
@@ -408,7 +404,8 @@ def close_store() -> None:
 
 class WarcEvidence:
     """Scrapy extension: opens the run's WARC evidence in the store process when the
-    spider opens (with what the run's settings say), and closes it when it closes.
+    spider opens (with what the run's settings say); the worker's ``close_store`` closes
+    it, after every store sent.
 
     The file size limit is ``ADWATCH_WARC_MAX_FILE_BYTES`` (default ``MAX_FILE_BYTES``).
     """
@@ -419,13 +416,12 @@ class WarcEvidence:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcEvidence:
-        """Connect to the spider's opening and closing."""
+        """Connect to the spider's opening."""
         limit = crawler.settings.getint("ADWATCH_WARC_MAX_FILE_BYTES", MAX_FILE_BYTES)
         if limit <= 0:
             raise ValueError("ADWATCH_WARC_MAX_FILE_BYTES must be positive")
         extension = cls(crawler, limit)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension
 
     async def spider_opened(self, spider: Spider) -> None:
@@ -439,8 +435,3 @@ class WarcEvidence:
         problems = await context.workers.store(open_evidence, info, self.max_file_bytes)
         for kind, message in problems:
             context.report.add_problem(kind, "", message)
-
-    async def spider_closed(self, spider: Spider) -> None:
-        """Close the open file (its SHA-256 is recorded), after the stores sent before."""
-        context: CrawlContext = spider.context  # type: ignore[attr-defined]
-        await context.workers.store(close_evidence)

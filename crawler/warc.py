@@ -53,7 +53,7 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from crawler.context import CrawlContext
-from crawler.items import Exchange, SentRequest
+from crawler.items import FETCHED_AT, RENDERED_META, Exchange, SentRequest
 from legal_policy.minimisation import MinimisationRecord, MinimisedAd
 from legal_policy.purge import UNFINISHED_WARC_SUFFIX
 from storage.models import Ad, WarcFile
@@ -68,10 +68,6 @@ CREDENTIAL_HEADERS: Final = frozenset(
 )
 # The wire's framing; the payload is stored decoded and minimised, so these would lie.
 _FRAMING_HEADERS: Final = frozenset({"content-length", "content-encoding", "transfer-encoding"})
-# Request meta key: when the response arrived (UTC), stamped by ``FetchTimeMiddleware``.
-FETCHED_AT: Final = "adwatch_fetched_at"
-# scrapy-playwright marks the requests it renders in a browser with this meta key.
-RENDERED_META: Final = "playwright"
 DIGEST_ALGORITHM: Final = "sha256"
 # zlib's default: pages shrink almost as much as at 9, in half the time.
 GZIP_LEVEL: Final = 6
