@@ -10,10 +10,12 @@ killed worker leaves the truth behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import uuid
+from concurrent.futures.process import BrokenProcessPool
 from importlib.metadata import PackageNotFoundError, version
 
 from scrapy.crawler import CrawlerProcess
@@ -192,7 +194,9 @@ def _run(
         process.start()
     finally:
         # Every store sent is done once the spider closed; the evidence is closed too.
-        workers.store_now(close_store)
+        # If the store process died, the run stopped and said so (PIPELINE_PROCESS_GONE).
+        with contextlib.suppress(BrokenProcessPool):
+            workers.store_now(close_store)
     stats = crawler.stats.get_stats() if crawler.stats else {}
     finish_reason = str(stats.get("finish_reason", "unknown"))
     for message in crawl_errors:

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from adwatch.demo.site import running_demo_server
 from adwatch.services.demo import point_demo_profile_at
 from adwatch.settings import Settings
+from crawler.context import STORE_PROCESS_NAME
+from crawler.pipelines import PIPELINE_PROCESS_GONE
 from storage.models import Ad, CrawlRun, ProfileMembership
 from tests.conftest import People
 from tests.support import authorise, crawl, slow_down
@@ -197,6 +199,40 @@ def test_ctrl_c_interrupts_the_run_cleanly_and_links_what_it_stored(
         stored = _stored(session_factory)
         assert run.ads_captured == stored < slow_site
         assert session.scalar(select(func.count(ProfileMembership.id))) == stored
+
+
+def test_a_killed_store_process_stops_the_run_and_says_why(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    people: People,
+    slow_site: int,
+) -> None:
+    authorisation_id = authorise(settings, session_factory, people.legal)
+    pid: list[int] = []
+
+    def kill_the_store_after_some_ads(event: dict[str, object]) -> None:
+        if event.get("event") == "started":
+            pid.append(int(event["pid"]))  # type: ignore[call-overload]
+        if event.get("event") == "ad" and event.get("ads") == 3:
+            (store,) = [
+                child
+                for child in _children(pid[0])
+                if Path(f"/proc/{child}/comm").read_text().strip() == STORE_PROCESS_NAME
+            ]
+            os.kill(store, signal.SIGKILL)
+
+    outcome, _ = crawl(
+        settings,
+        session_factory,
+        people.investigator,
+        authorisation_id,
+        on_progress=kill_the_store_after_some_ads,
+    )
+    run = outcome.run
+    assert run.status == "stopped" and run.stop_reason == PIPELINE_PROCESS_GONE
+    stored = _stored(session_factory, run.run_id)
+    assert run.ads_captured == stored >= 3
+    assert stored < slow_site
 
 
 def test_a_killed_parent_makes_the_worker_stop_itself_within_seconds(
