@@ -15,15 +15,19 @@ go). A page rendered by a browser is a ``resource`` record labelled as the rende
 
 Files are ``<data dir>/warc/run-<run>-<nnnnn>.warc.gz``: one gzip member per record, a
 ``warcinfo`` record at the head of each, a new file once one passes the size limit (the
-records of one ad never span two files). A file is registered in ``warc_files`` before its
-first byte and written under a temporary name; after each ad it is synced and its row
-records the size of what is complete; on close it is renamed and its SHA-256 recorded.
-What a killed worker left is cut back to its last complete ad when the run resumes.
+records of one ad never span two files). A file is created empty under a temporary name
+and locked (``flock``), then registered in ``warc_files`` before its first byte; after each
+ad it is synced and its row records the size of what is complete; on close it is renamed
+and its SHA-256 recorded, and only then unlocked. What a killed worker left is cut back to
+its last complete ad when the run resumes. The kernel drops a killed writer's lock, so a
+worker joining the run (several workers share one) closes only the files of dead writers,
+never a live worker's open file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -35,7 +39,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib.metadata import version
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Literal
 from urllib.parse import urlsplit
 
 import scrapy
@@ -43,7 +47,7 @@ from scrapy import Request, Spider
 from scrapy.http import Response
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
@@ -74,6 +78,8 @@ GZIP_LEVEL: Final = 6
 # Why minimisation kept no page although the basis keeps pages (legal_policy.minimisation).
 _PAGE_NOT_KEPT: Final = ("raw_page.unparsable", "raw_page.fields_without_selectors")
 _CHUNK = 1024 * 1024
+# Names tried when other workers of the run take the next ones at the same moment.
+_OPEN_ATTEMPTS: Final = 1000
 
 
 def exchange_only(response: Response | Exchange | None) -> Exchange | None:
@@ -212,6 +218,21 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _lock_if_unlocked(path: Path) -> IO[bytes] | Literal[False] | None:
+    """The file opened for update under our lock; ``False`` when its writer holds the lock
+    (alive: the kernel drops a killed process's locks), ``None`` when there is no file."""
+    try:
+        stream = path.open("r+b")
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        stream.close()
+        return False
+    return stream
+
+
 def _sync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
@@ -297,52 +318,77 @@ class RunWarcWriter:
         file, self._file = self._file, None
         if file is None:
             return
-        file.out.flush()
-        os.fsync(file.out.raw.fileno())
-        file.out.raw.close()
-        with self.session_factory.begin() as session:
-            row = session.get(WarcFile, file.row_id)
-            if row is None:
-                # A purge closed the case while the run went on: nothing of it may remain.
-                file.temporary.unlink(missing_ok=True)
-                return
-            os.replace(file.temporary, file.path)
-            _sync_directory(file.path.parent)
-            row.sha256 = file.out.sha256.hexdigest()
-            row.size = file.out.size
-            row.records = file.records
-            row.closed_at = utcnow()
+        # Unlocked only once renamed and recorded: until then a worker joining the run
+        # would take it for a killed writer's file.
+        with contextlib.closing(file.out.raw):
+            file.out.flush()
+            os.fsync(file.out.raw.fileno())
+            with self.session_factory.begin() as session:
+                row = session.get(WarcFile, file.row_id)
+                if row is None:
+                    # A purge closed the case while the run went on: nothing of it may remain.
+                    file.temporary.unlink(missing_ok=True)
+                    return
+                os.replace(file.temporary, file.path)
+                _sync_directory(file.path.parent)
+                row.sha256 = file.out.sha256.hexdigest()
+                row.size = file.out.size
+                row.records = file.records
+                row.closed_at = utcnow()
 
     def recover_unfinished(self) -> int:
         """Close the files a killed worker of this run left open: cut back to their last
-        complete ad, renamed, hashed. Returns how many were closed."""
-        closed = 0
-        with self.session_factory.begin() as session:
-            rows = session.scalars(
-                select(WarcFile).where(WarcFile.run_id == self.run_id, WarcFile.closed_at.is_(None))
+        complete ad, renamed, hashed. Returns how many were closed.
+
+        A file whose writer is alive (another worker of the run) is locked and left alone.
+        """
+        with self.session_factory() as session:
+            candidates = session.execute(
+                select(WarcFile.id, WarcFile.path).where(
+                    WarcFile.run_id == self.run_id, WarcFile.closed_at.is_(None)
+                )
             ).all()
-            for row in rows:
-                path = self.data_dir / row.path
-                temporary = unfinished_path(path)
-                if row.size == 0:
-                    # Killed before its warcinfo was complete: it holds nothing.
-                    temporary.unlink(missing_ok=True)
-                    path.unlink(missing_ok=True)
-                    session.delete(row)
-                    continue
-                if temporary.exists():
-                    with temporary.open("r+b") as stream:
-                        stream.truncate(row.size)
-                        stream.flush()
-                        os.fsync(stream.fileno())
-                    os.replace(temporary, path)
-                    _sync_directory(path.parent)
-                elif not path.exists():
-                    continue  # nothing on disk to close; ``runs show`` shows it unclosed
-                row.sha256, row.size = file_sha256(path)
-                row.closed_at = utcnow()
-                closed += 1
+        closed = 0
+        for row_id, relative in candidates:
+            path = self.data_dir / relative
+            with contextlib.ExitStack() as held:
+                stream = _lock_if_unlocked(unfinished_path(path))
+                if stream is None:
+                    stream = _lock_if_unlocked(path)  # renamed, perhaps still being closed
+                if stream is False:
+                    continue  # its writer is alive
+                if stream is not None:
+                    held.enter_context(stream)
+                # Read again under the lock: the writer may have completed more before dying.
+                with self.session_factory.begin() as session:
+                    row = session.get(WarcFile, row_id)
+                    if row is None or row.closed_at is not None:
+                        continue  # closed or purged meanwhile
+                    if self._recover(session, row, path, stream):
+                        closed += 1
         return closed
+
+    def _recover(
+        self, session: Session, row: WarcFile, path: Path, stream: IO[bytes] | None
+    ) -> bool:
+        temporary = unfinished_path(path)
+        if row.size == 0:
+            # Killed before its warcinfo was complete: it holds nothing.
+            temporary.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            session.delete(row)
+            return False
+        if stream is None:
+            return False  # nothing on disk to close; ``runs show`` shows it unclosed
+        if Path(stream.name) == temporary:
+            stream.truncate(row.size)
+            stream.flush()
+            os.fsync(stream.fileno())
+            os.replace(temporary, path)
+            _sync_directory(path.parent)
+        row.sha256, row.size = file_sha256(path)
+        row.closed_at = utcnow()
+        return True
 
     def ads_without_records(self) -> list[int]:
         """Ads of this run that no closed file of the run records: a worker killed between
@@ -368,32 +414,53 @@ class RunWarcWriter:
 
     def _open(self, expires_at: datetime) -> _OpenFile:
         self.warc_dir.mkdir(parents=True, exist_ok=True)
-        with self.session_factory.begin() as session:
-            sequence = 1 + int(
+        with self.session_factory() as session:
+            first = 1 + int(
                 session.scalar(
                     select(func.count(WarcFile.id)).where(WarcFile.run_id == self.run_id)
                 )
                 or 0
             )
+        for sequence in range(first, first + _OPEN_ATTEMPTS):
             path = self._path(sequence)
-            while path.exists() or unfinished_path(path).exists():
-                sequence += 1
-                path = self._path(sequence)
-            # Registered before its first byte, so that a purge always finds the file.
-            row = WarcFile(
-                run_id=self.run_id,
-                case_id=self.case_id,
-                path=path.relative_to(self.data_dir).as_posix(),
-                records=0,
-                size=0,
-                created_at=utcnow(),
-                expires_at=expires_at,
-            )
-            session.add(row)
-            session.flush()
-            row_id = row.id
-        # Readable by the owner only, as the blob store's files: the payloads are ads.
-        descriptor = os.open(unfinished_path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            if path.exists():
+                continue
+            try:
+                # Readable by the owner only, as the blob store's files: the payloads are ads.
+                descriptor = os.open(
+                    unfinished_path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+                )
+            except FileExistsError:
+                continue  # another worker of the run took this name
+            # Locked before its row exists: a worker that sees the row sees a live writer.
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                # Registered before its first byte, so that a purge always finds the file.
+                with self.session_factory.begin() as session:
+                    row = WarcFile(
+                        run_id=self.run_id,
+                        case_id=self.case_id,
+                        path=path.relative_to(self.data_dir).as_posix(),
+                        records=0,
+                        size=0,
+                        created_at=utcnow(),
+                        expires_at=expires_at,
+                    )
+                    session.add(row)
+                    session.flush()
+                    row_id = row.id
+            except IntegrityError:
+                # A row of a file gone from disk holds the name: take the next one.
+                unfinished_path(path).unlink(missing_ok=True)
+                os.close(descriptor)
+                continue
+            except BaseException:
+                unfinished_path(path).unlink(missing_ok=True)
+                os.close(descriptor)
+                raise
+            break
+        else:
+            raise RuntimeError(f"no free WARC file name for run {self.run_id}")
         raw = os.fdopen(descriptor, "wb")
         out = _HashingFile(raw)
         record = _RecordBuffer()
@@ -449,8 +516,8 @@ class RunWarcWriter:
     def _abandon(self, file: _OpenFile) -> None:
         """Give up a file that never held a complete warcinfo record: file and row go."""
         self._file = None
+        file.temporary.unlink(missing_ok=True)  # before the lock goes with the descriptor
         file.out.raw.close()
-        file.temporary.unlink(missing_ok=True)
         with contextlib.suppress(SQLAlchemyError), self.session_factory.begin() as session:
             session.execute(delete(WarcFile).where(WarcFile.id == file.row_id))
 

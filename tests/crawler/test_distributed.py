@@ -19,8 +19,9 @@ from adwatch.services.demo import point_demo_profile_at
 from adwatch.settings import Settings
 from crawler.errors import InvalidRun
 from crawler.run_control import RunOutcome, join_run
-from storage.models import Ad, CrawlRun
+from storage.models import Ad, CrawlRun, WarcFile
 from tests.conftest import People
+from tests.crawler.test_warc import all_records, checker_passes, sha256_of, warc_paths
 from tests.support import authorise, crawl, slow_down
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -96,6 +97,15 @@ def test_two_workers_share_one_run_and_capture_every_ad_once(
     # Every ad page was requested once across both workers (the shared duplicate filter).
     ad_requests = [n for path, n in server.hits.items() if path.startswith("/ad/")]
     assert ad_requests and max(ad_requests) == 1
+    # Each worker wrote and closed its own WARC file; the joining worker did not take the
+    # live worker's open file for a killed one's.
+    with session_factory() as session:
+        files = session.scalars(select(WarcFile)).all()
+        stored = set(session.scalars(select(Ad.id)))
+    assert len(files) == 2
+    assert all(f.closed_at and f.sha256 == sha256_of(shared.data_dir / f.path) for f in files)
+    assert checker_passes(warc_paths(shared))
+    assert {r.ad for r in all_records(shared) if r.type == "metadata"} == stored
 
 
 def test_the_page_budget_is_the_runs_not_each_workers(

@@ -620,9 +620,12 @@ def test_a_killed_writer_is_cut_back_to_its_last_complete_ad_when_the_run_resume
     assert row.closed_at is None and row.sha256 is None
     unfinished = unfinished_path(settings.data_dir / row.path)
     assert unfinished.name.endswith(UNFINISHED_WARC_SUFFIX)
-    # A record cut off in the middle, as SIGKILL leaves it.
+    # A record cut off in the middle, as SIGKILL leaves it; the kernel closes the killed
+    # writer's descriptor, and its lock goes with it.
     with unfinished.open("ab") as stream:
         stream.write(b"\x1f\x8b\x08\x00half a record")
+    assert killed._file is not None
+    killed._file.out.raw.close()
 
     resumed = _writer(settings, session_factory, store)
     assert resumed.recover_unfinished() == 1
@@ -639,6 +642,45 @@ def test_a_killed_writer_is_cut_back_to_its_last_complete_ad_when_the_run_resume
     assert [p.name for p in warc_paths(settings)] == [
         f"run-{run_id}-00001.warc.gz", f"run-{run_id}-00002.warc.gz"
     ]  # fmt: skip
+
+
+def test_a_worker_joining_the_run_leaves_a_live_workers_open_file_alone(
+    settings: Settings, session_factory: sessionmaker[Session], store: Store
+) -> None:
+    first = _writer(settings, session_factory, store)
+    first.write_ad(_stored(16))
+    joining = _writer(settings, session_factory, store)
+    assert joining.recover_unfinished() == 0  # the first worker holds its file's lock
+    joining.write_ad(_stored(17))
+    first.write_ad(_stored(18))  # still writing to its own file
+    joining.close()
+    first.close()
+
+    paths = warc_paths(settings)
+    assert len(paths) == 2 and checker_passes(paths)
+    assert {r.ad for r in all_records(settings) if r.type == "metadata"} == {16, 17, 18}
+    assert all(row.closed_at is not None and row.sha256 == sha256_of(settings.data_dir / row.path)
+               for row in _rows(session_factory))  # fmt: skip
+    assert joining.recover_unfinished() == 0
+
+
+def test_a_worker_killed_beside_a_live_one_has_only_its_own_file_recovered(
+    settings: Settings, session_factory: sessionmaker[Session], store: Store
+) -> None:
+    alive = _writer(settings, session_factory, store)
+    alive.write_ad(_stored(19))
+    killed = _writer(settings, session_factory, store)
+    killed.write_ad(_stored(20))
+    assert killed._file is not None
+    killed._file.out.raw.close()  # what the kernel does at SIGKILL
+
+    assert _writer(settings, session_factory, store).recover_unfinished() == 1
+    open_rows = [row for row in _rows(session_factory) if row.closed_at is None]
+    assert len(open_rows) == 1  # the live worker's
+    alive.write_ad(_stored(21))
+    alive.close()
+    assert {r.ad for r in all_records(settings) if r.type == "metadata"} == {19, 20, 21}
+    assert checker_passes(warc_paths(settings))
 
 
 def test_closing_the_case_while_the_run_writes_leaves_no_evidence_behind(
