@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crawler.config import CrawlerConfig
@@ -73,11 +74,32 @@ class Settings(BaseSettings):
     default_phone_region: str = Field(
         default="NL", description="Region for phone numbers written without a country code."
     )
+    timezone: str = Field(
+        default="Europe/Amsterdam",
+        description="IANA time zone in which times written without an offset are read "
+        "(`adwatch match` input, as ad sites show local times).",
+    )
     chromium_path: Path = Field(
         default=Path("/usr/bin/chromium"),
         description="Chromium binary for pages that need JavaScript (Debian package).",
     )
     log_level: str = Field(default="INFO", description="Log level of crawl runs.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (for example Europe/Amsterdam)"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """``timezone`` as a zone object."""
+        return ZoneInfo(self.timezone)
 
     @property
     def resolved_database_url(self) -> str:

@@ -300,9 +300,11 @@ class AdStore:
                         )
                     )
                 }
-                for found in ad_data.phones:
+                for position, found in enumerate(ad_data.phones):
                     ad.phone_links.append(
-                        AdPhone(phone_id=phone_ids[found.e164], raw=found.raw[:200])
+                        AdPhone(
+                            phone_id=phone_ids[found.e164], raw=found.raw[:200], position=position
+                        )
                     )
             session.add(ad)
             session.flush()

@@ -37,6 +37,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from matching.images import DEFAULT_RADIUS
+from matching.phones import PHONE_HUB_DEGREE
 from matching.photos import GrowableArray, PhotoGroups, fingerprint_rows
 from matching.records import AdFeatures, ImageFingerprint
 from matching.text import (
@@ -70,7 +71,7 @@ class MatchConfig:
 
     image_radius: int = DEFAULT_RADIUS
     # A phone printed beside this many other phones is a hub (help desk, agency line).
-    phone_hub_degree: int = 5
+    phone_hub_degree: int = PHONE_HUB_DEGREE
     # A photo seen with this many unrelated phone groups is a hub (stock photo).
     image_hub_groups: int = 3
     text_threshold: float = TEXT_MATCH_THRESHOLD

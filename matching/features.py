@@ -7,9 +7,9 @@ unrelated advertisers use it), so features are built for a batch against a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
-from matching.phones import extract_phones
+from matching.phones import PHONE_HUB_DEGREE, extract_phones, hub_phones
 from matching.records import AdFeatures, AdInput
 from matching.text import (
     BoilerplateModel,
@@ -25,10 +25,13 @@ def phones_of(ad: AdInput, default_region: str = "NL") -> tuple[str, ...]:
     return tuple(mention.e164 for mention in found)
 
 
-def owner_of(ad: AdInput, phones: Sequence[str]) -> str:
-    """Who counts as one author for boilerplate counting: phone, else photo, else the ad."""
-    if phones:
-        return f"phone:{phones[0]}"
+def owner_of(ad: AdInput, phones: Sequence[str], hubs: Collection[str] = frozenset()) -> str:
+    """Who counts as one author for boilerplate counting: the ad's first number that is
+    not a hub (in the order written), else its first photo, else the ad itself. A hub
+    (a site's help desk) would make every ad one author, so its boilerplate never counts."""
+    for phone in phones:
+        if phone not in hubs:
+            return f"phone:{phone}"
     if ad.images:
         return f"image:{ad.images[0].phash:016x}"
     return f"ad:{ad.ad_id}"
@@ -40,21 +43,25 @@ def build_features(
     default_region: str = "NL",
     known_phones: Mapping[str, tuple[str, ...]] | None = None,
     boilerplate: BoilerplateModel | None = None,
+    hub_degree: int = PHONE_HUB_DEGREE,
 ) -> list[AdFeatures]:
     """Features for ``ads``; the boilerplate model observes them all before any is reduced.
 
-    ``known_phones`` gives the numbers already extracted for an ad (the crawler also reads
-    a page's phone field); other ads' numbers are extracted from title and text. Pass
-    ``boilerplate`` to count against a larger collection; it is updated in place.
+    ``known_phones`` gives the numbers already extracted for an ad, in the order written
+    (the crawler also reads a page's phone field); other ads' numbers are extracted from
+    title and text. Pass ``boilerplate`` to count against a larger collection; it is
+    updated in place. ``hub_degree`` is the engine's ``phone_hub_degree``: hub numbers
+    are nobody's authorship.
     """
     model = boilerplate if boilerplate is not None else BoilerplateModel()
     known = known_phones or {}
     phone_lists = [
         known[ad.ad_id] if ad.ad_id in known else phones_of(ad, default_region) for ad in ads
     ]
+    hubs = hub_phones(phone_lists, hub_degree)
     sentence_lists = [split_sentences(f"{ad.title}.\n{ad.text}") for ad in ads]
     for ad, phones, sentences in zip(ads, phone_lists, sentence_lists, strict=True):
-        model.observe(owner_of(ad, phones), [sentence_key(s) for s in sentences])
+        model.observe(owner_of(ad, phones, hubs), [sentence_key(s) for s in sentences])
     distinctive = [" ".join(model.distinctive_sentences(s)) for s in sentence_lists]
     # One batched MinHash call: about 2.4x faster than signing ad by ad.
     signatures = text_signatures(distinctive)

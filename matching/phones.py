@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
@@ -113,6 +114,8 @@ _NOT_A_PHONE_AFTER = re.compile(
 )
 _MIN_DIGITS = 8
 _MAX_DIGITS = 15  # E.164 maximum
+# A number printed beside this many other numbers is a hub (help desk, agency line).
+PHONE_HUB_DEGREE: Final = 5
 
 
 def extract_phones(text: str, default_region: str = "NL") -> list[PhoneMention]:
@@ -154,6 +157,21 @@ def normalise_phone(raw: str, default_region: str = "NL") -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def hub_phones(phone_lists: Iterable[Sequence[str]], degree: int = PHONE_HUB_DEGREE) -> set[str]:
+    """Numbers printed beside ``degree`` or more other numbers across the ads: a site's
+    help desk or an agency line, never one advertiser (``MatchingEngine`` uses the same
+    rule as it links)."""
+    neighbours: dict[str, set[str]] = {}
+    for phones in phone_lists:
+        if len(phones) < 2:
+            continue
+        for phone in phones:
+            seen = neighbours.setdefault(phone, set())
+            if len(seen) < degree:
+                seen.update(other for other in phones if other != phone)
+    return {phone for phone, seen in neighbours.items() if len(seen) >= degree}
 
 
 def deobfuscate(text: str) -> CleanText:

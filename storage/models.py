@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     Unicode,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -322,6 +323,9 @@ class AdPhone(Base):
     ad_id: Mapped[int] = mapped_column(ForeignKey("ads.id", ondelete="CASCADE"), primary_key=True)
     phone_id: Mapped[int] = mapped_column(ForeignKey("phones.id"), primary_key=True, index=True)
     raw: Mapped[str] = mapped_column(String(200))
+    # Where the ad wrote it among its numbers (0 first): linking takes the first number
+    # that is not a hub as the ad's author. Rows from before revision 0010 all hold 0.
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     ad: Mapped[Ad] = relationship(back_populates="phone_links")
     phone: Mapped[Phone] = relationship()

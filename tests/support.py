@@ -4,6 +4,9 @@ investigator (the users come from the ``people`` fixture in ``conftest.py``)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -208,13 +211,13 @@ class Store:
                         height=480,
                     )
                 )
-            for e164 in phones:
+            for position, e164 in enumerate(phones):
                 phone = session.scalar(select(Phone).where(Phone.e164 == e164))
                 if phone is None:
                     phone = Phone(e164=e164, region="GB")
                     session.add(phone)
                     session.flush()
-                ad.phone_links.append(AdPhone(phone_id=phone.id, raw=e164))
+                ad.phone_links.append(AdPhone(phone_id=phone.id, raw=e164, position=position))
             session.add(ad)
             session.flush()
             return ad.id
@@ -249,6 +252,20 @@ class Cli:
     def as_(self, user: str, *argv: str) -> tuple[int, str, str]:
         """The command run as a registered user (``--as USER``)."""
         return self("--as", user, *argv)
+
+
+def adwatch_process(data_dir: Path, *argv: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    """``python -m adwatch`` in a process of its own, with ``ADWATCH_DATA_DIR`` and the given
+    ``ADWATCH_`` variables: for what happens before settings exist (the environment)."""
+    env = {**os.environ, "ADWATCH_DATA_DIR": str(data_dir), **environ}
+    return subprocess.run(
+        [sys.executable, "-m", "adwatch", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def slow_down(settings: Settings, delay: float = 0.4) -> None:

@@ -191,6 +191,7 @@ def print_match_summary(console: Console, outcome: OfflineMatchOutcome, output: 
         ("ads linked", outcome.ads_linked),
         ("lines skipped", len(outcome.problems)),
         ("images hashed", outcome.images_hashed),
+        ("posted_at without a zone", f"{outcome.naive_times} (read as {outcome.timezone} time)"),
         ("profiles (2+ ads)", f"{outcome.profiles} ({outcome.multi_ad_profiles})"),
         ("time", f"{outcome.seconds:.2f} s ({outcome.ads_per_second:.0f} ads/s)"),
         ("output", output),

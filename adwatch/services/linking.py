@@ -106,7 +106,8 @@ def load_ad_inputs(session: Session, case_ids: Iterable[int]) -> list[AdInput]:
 
 
 def stored_phones(session: Session, case_ids: Iterable[int]) -> dict[str, tuple[str, ...]]:
-    """The numbers the crawler stored for each ad of some cases (E.164 or a pseudonym).
+    """The numbers the crawler stored for each ad of some cases (E.164 or a pseudonym), in
+    the order the ad wrote them.
 
     Every ad gets an entry, empty when none was stored: the stored numbers are the ones
     the legal basis let adwatch keep, so text is never searched for more.
@@ -120,7 +121,7 @@ def stored_phones(session: Session, case_ids: Iterable[int]) -> dict[str, tuple[
         .join(Phone, Phone.id == AdPhone.phone_id)
         .join(Ad, Ad.id == AdPhone.ad_id)
         .where(Ad.case_id.in_(wanted))
-        .order_by(AdPhone.ad_id, Phone.e164)
+        .order_by(AdPhone.ad_id, AdPhone.position, Phone.e164)
     ):
         phones[str(ad_id)].append(e164)
     return {ad_id: tuple(values) for ad_id, values in phones.items()}
@@ -177,10 +178,13 @@ def relink_cases(
         if not linked:
             continue
         inputs = [ad for ad in load_ad_inputs(session, scope) if ad.ad_id in linked]
-        features = build_features(
-            inputs, default_region=default_region, known_phones=stored_phones(session, scope)
-        )
         engine = MatchingEngine(config, first_profile_id=_next_profile_id(session))
+        features = build_features(
+            inputs,
+            default_region=default_region,
+            known_phones=stored_phones(session, scope),
+            hub_degree=engine.config.phone_hub_degree,
+        )
         engine.load(features, linked)
         result = engine.relink_all(reason, taken_ids=taken)
         taken.update(m.profile_id for m in result.memberships)
@@ -214,10 +218,13 @@ def _link_scope(
     unlinked = [ad for ad in inputs if ad.ad_id not in linked]
     if not unlinked:
         return NOTHING
-    features = build_features(
-        inputs, default_region=default_region, known_phones=stored_phones(session, scope)
-    )
     engine = MatchingEngine(config, first_profile_id=_next_profile_id(session))
+    features = build_features(
+        inputs,
+        default_region=default_region,
+        known_phones=stored_phones(session, scope),
+        hub_degree=engine.config.phone_hub_degree,
+    )
     engine.load([f for f in features if f.ad_id in linked], linked)
     result = engine.add([f for f in features if f.ad_id not in linked])
     _store(session, result)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ from adwatch.services.demo import point_demo_profile_at
 from adwatch.settings import Settings
 from storage.db import make_engine, upgrade_database
 from storage.models import AuditEntry, Authorisation, User
-from tests.support import Cli
+from tests.support import Cli, adwatch_process
 
 
 @pytest.fixture
@@ -206,15 +203,7 @@ def test_crawl_prints_summary_with_problems_and_profiles_join_shared_phones(
 
 
 def test_a_retired_or_misspelt_setting_is_refused(tmp_path: Path) -> None:
-    env = {**os.environ, "ADWATCH_DATA_DIR": str(tmp_path), "ADWATCH_OPERATOR": "anyone"}
-    result = subprocess.run(
-        [sys.executable, "-m", "adwatch", "runs", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = adwatch_process(tmp_path, "runs", "list", ADWATCH_OPERATOR="anyone")
     assert result.returncode == 2
     assert "ADWATCH_OPERATOR is not an adwatch setting" in result.stderr
     assert "ADWATCH_USER" in result.stderr

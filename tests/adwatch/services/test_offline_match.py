@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image, ImageDraw
 
 from adwatch.services import offline_match
-from adwatch.services.offline_match import MatchInputError, match_jsonl
+from adwatch.services.offline_match import MatchInputError, NothingToLink, match_jsonl
 
 FOOTER = "Vragen over deze site? Helpdesk +44 20 7946 0999."
 
@@ -102,7 +104,7 @@ def test_good_ads_are_linked_and_bad_lines_reported_with_their_number(
     assert "bomb.png" in problems[10]
     assert "not inside the input's folder" in problems[11]
     assert "duplicate ad_id 'a1'" in problems[12]
-    assert "field 'title' must be str" in problems[13]
+    assert "field 'title' must be str, not a number" in problems[13]
     assert len(problems) == 9
 
     rows = [json.loads(x) for x in output.read_text(encoding="utf-8").splitlines()]
@@ -126,12 +128,131 @@ def test_a_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
         match_jsonl(tmp_path / "nope.jsonl", tmp_path / "out.jsonl")
 
 
-def test_an_empty_export_gives_an_empty_output(tmp_path: Path) -> None:
+def test_an_export_without_ads_is_refused_and_the_output_left_alone(tmp_path: Path) -> None:
     source = tmp_path / "ads.jsonl"
     source.write_text("\n\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    output.write_text("an earlier run's profiles\n", encoding="utf-8")
+    with pytest.raises(NothingToLink, match="holds no ads") as refused:
+        match_jsonl(source, output)
+    assert refused.value.outcome.lines_read == 0
+    assert output.read_text(encoding="utf-8") == "an earlier run's profiles\n"
+
+
+def test_an_export_of_which_no_line_can_be_read_is_refused_with_every_reason(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "ads.jsonl"
+    source.write_text(
+        "\n".join([line("a1", "x", [], posted_at="6-10-2026 15:00"), "{broken"]) + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(NothingToLink, match="2 skipped") as refused:
+        match_jsonl(source, tmp_path / "out.jsonl")
+    assert [p.line for p in refused.value.outcome.problems] == [1, 2]
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_local_times_without_a_zone_are_read_in_the_configured_zone(tmp_path: Path) -> None:
+    # As ad sites show them: no offset. Every line is kept and the count reported once.
+    source = tmp_path / "ads.jsonl"
+    rows = [
+        line("a1", "Bel +44 20 7946 0101.", [], posted_at="2026-10-06T15:00"),
+        line("a2", "Bel +44 20 7946 0101.", [], posted_at="2026-10-06 16:30:00"),
+        line("a3", "Bel +44 20 7946 0102.", [], posted_at="2026-10-06T15:00:00Z"),
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
     outcome = match_jsonl(source, tmp_path / "out.jsonl")
-    assert outcome.ads_linked == 0 and outcome.problems == []
-    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == ""
+    assert outcome.ads_linked == 3 and outcome.problems == []
+    assert outcome.naive_times == 2 and outcome.timezone == "Europe/Amsterdam"
+    assert not outcome.mostly_skipped
+
+    parsed = offline_match._posted_at("2026-10-06T15:00", ZoneInfo("Europe/Amsterdam"))
+    assert parsed == (datetime(2026, 10, 6, 13, 0, tzinfo=UTC), True)  # CEST is UTC+2
+    winter = offline_match._posted_at("2026-12-06T15:00", ZoneInfo("Europe/Amsterdam"))
+    assert winter[0] == datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    assert offline_match._posted_at("2026-10-06T15:00", ZoneInfo("America/Chicago"))[0] == (
+        datetime(2026, 10, 6, 20, 0, tzinfo=UTC)
+    )
+
+
+def test_the_output_may_not_be_the_input(tmp_path: Path) -> None:
+    source = tmp_path / "ads.jsonl"
+    source.write_text(line("a1", "x", []) + "\n", encoding="utf-8")
+    (tmp_path / "alias.jsonl").symlink_to(source)
+    for output in (source, tmp_path / "." / "ads.jsonl", tmp_path / "alias.jsonl"):
+        with pytest.raises(MatchInputError, match="is the input file"):
+            match_jsonl(source, output)
+    assert source.read_text(encoding="utf-8") == line("a1", "x", []) + "\n"
+
+
+def test_mistyped_fields_are_refused_with_what_was_found(tmp_path: Path) -> None:
+    source = tmp_path / "ads.jsonl"
+    rows = [
+        line("a1", "x", []).replace('"ad_id": "a1"', '"ad_id": 13'),
+        line("a2", "x", [], city=["Utrecht"]),
+        line("a3", "x", [], phones="+44 20 7946 0101"),
+        line("a4", "x", [], phones=["not a number"]),
+        line("a5", "x", "p.jpg"),  # type: ignore[arg-type]
+        line("a6", "x", [], site=True),
+        line("ok", "x", []),
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    outcome = match_jsonl(source, tmp_path / "out.jsonl")
+    problems = {p.line: p.message for p in outcome.problems}
+    assert problems == {
+        1: """field 'ad_id' must be str, not a number (write "13")""",
+        2: "field 'city' must be str or null, not a list",
+        3: "field 'phones' must be list, not a string",
+        4: "phones[1] is not a valid phone number",
+        5: "field 'images' must be list, not a string",
+        6: "field 'site' must be str, not true or false",
+    }
+    assert outcome.ads_linked == 1 and outcome.mostly_skipped
+
+
+def test_listed_phones_come_first_and_link_like_numbers_in_the_text(tmp_path: Path) -> None:
+    source = tmp_path / "ads.jsonl"
+    rows = [
+        # The site's phone field; the text has none (masked, or never written there).
+        line("a1", "Nieuw in de stad.", [], phones=["020 7946 0101", "+61 491 570 110"]),
+        line("a2", "Bel [phone].", [], phones=["+44 20 7946 0101"]),
+        line("a3", "Bel +61 491 570 110.", []),
+        line("p1", "Bel [phone].", [], phones=["p:" + "ab" * 9]),
+        line("p2", "Bel [phone].", [], phones=["p:" + "ab" * 9]),
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    outcome = match_jsonl(source, tmp_path / "out.jsonl", default_region="GB")
+    assert outcome.problems == []
+    profile = {
+        row["ad_id"]: row["profile_id"]
+        for row in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())
+    }
+    assert profile["a1"] == profile["a2"] == profile["a3"]
+    assert profile["p1"] == profile["p2"] != profile["a1"]
+
+
+def test_an_images_folder_reached_through_a_symlink_is_followed(tmp_path: Path) -> None:
+    kept_elsewhere = tmp_path / "storage" / "photos"
+    kept_elsewhere.mkdir(parents=True)
+    (kept_elsewhere / "p1.jpg").write_bytes(picture(1))
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "images").symlink_to(kept_elsewhere, target_is_directory=True)
+    source = folder / "ads.jsonl"
+    rows = [
+        line("a1", "Geen nummer.", ["images/p1.jpg"]),
+        line("a2", "Ook geen nummer.", ["images/../images/p1.jpg"]),
+        line("x1", "x", ["images/../../storage/photos/p1.jpg"]),
+        line("x2", "x", [str(kept_elsewhere / "p1.jpg")]),
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    outcome = match_jsonl(source, tmp_path / "out.jsonl", workers=1)
+    assert {p.ad_id: "not inside the input's folder" in p.message for p in outcome.problems} == {
+        "x1": True,
+        "x2": True,
+    }
+    assert outcome.ads_linked == 2 and outcome.multi_ad_profiles == 1
 
 
 def test_a_file_shared_by_several_ads_is_hashed_once(
