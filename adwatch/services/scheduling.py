@@ -39,7 +39,10 @@ from apscheduler.jobstores.base import JobLookupError  # type: ignore[import-unt
 from apscheduler.jobstores.memory import MemoryJobStore  # type: ignore[import-untyped]
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[import-untyped]
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
-from apscheduler.schedulers.base import STATE_STOPPED  # type: ignore[import-untyped]
+from apscheduler.schedulers.base import (  # type: ignore[import-untyped]
+    STATE_RUNNING,
+    STATE_STOPPED,
+)
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from sqlalchemy import Connection, Engine, select, text
@@ -966,16 +969,29 @@ class _ResilientScheduler(BackgroundScheduler):  # type: ignore[misc]
     for ``get_due_jobs``. And ``shutdown`` wakes the loop for one more round after the
     executors closed (apscheduler issue 285): a job due then is "submitted" to a closed pool
     and its next run moved on, so that a persistent job due at shutdown was lost instead of
-    caught up by the next scheduler."""
+    caught up by the next scheduler. A round already under way when ``shutdown`` began
+    (its job store query waiting on a busy database) did the same; ``shutdown`` now waits
+    for it and pauses the loop before the executors close."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._round = threading.Lock()
+        super().__init__(*args, **kwargs)
 
     def _process_jobs(self) -> float | None:
-        if self.state == STATE_STOPPED:
-            return None
-        try:
-            return super()._process_jobs()  # type: ignore[no-any-return]
-        except Exception as exc:
-            logger.warning("job store error (%s); retrying", type(exc).__name__)
-            return float(self.jobstore_retry_interval)
+        with self._round:
+            if self.state == STATE_STOPPED:
+                return None
+            try:
+                return super()._process_jobs()  # type: ignore[no-any-return]
+            except Exception as exc:
+                logger.warning("job store error (%s); retrying", type(exc).__name__)
+                return float(self.jobstore_retry_interval)
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._round:  # the round under way submits to executors still open
+            if self.state == STATE_RUNNING:
+                self.pause()  # no round after this one submits anything
+        super().shutdown(wait)
 
 
 class SchedulerRunner:
