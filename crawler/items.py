@@ -82,6 +82,7 @@ class FetchedImage:
     body: bytes | None = field(default=None, repr=False)
     phash: str | None = None
     phash_variants: list[str] = field(default_factory=list)
+    dhashes: list[str] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
     # The HTTP exchange it came from, for the evidence record: the whole response while

@@ -92,6 +92,7 @@ class ImageCheckPipeline(_ContextPipeline):
             if verdict is not None:
                 image.phash = f"{verdict.fingerprint.phash:016x}"
                 image.phash_variants = [f"{v:016x}" for v in verdict.fingerprint.variants]
+                image.dhashes = [f"{v:016x}" for v in verdict.fingerprint.dhashes]
                 image.width, image.height = verdict.width, verdict.height
             kept.append(image)
         item.images = kept
@@ -145,6 +146,7 @@ class MinimisePipeline(_ContextPipeline):
                     data=image.body or b"",
                     phash=int(image.phash or "0", 16),
                     variants=tuple(int(v, 16) for v in image.phash_variants),
+                    dhashes=tuple(int(v, 16) for v in image.dhashes),
                     width=image.width or 0,
                     height=image.height or 0,
                     stored=image.stored,

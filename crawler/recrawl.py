@@ -44,6 +44,7 @@ class Validator:
     phash_variants: tuple[str, ...] = ()
     width: int = 0
     height: int = 0
+    dhashes: tuple[str, ...] = ()
 
 
 class Validators:
@@ -52,24 +53,27 @@ class Validators:
     def __init__(self, session_factory: sessionmaker[Session], case_id: int) -> None:
         self.case_id = case_id
         self._by_url: dict[str, Validator] = {}
-        images: dict[str, tuple[str, tuple[str, ...], int, int]] = {}
+        images: dict[str, tuple[str, tuple[str, ...], int, int, tuple[str, ...]]] = {}
         with session_factory() as session:
-            for blob, phash, variants, width, height in session.execute(
+            for blob, phash, variants, width, height, dhashes in session.execute(
                 select(
                     AdImage.blob_sha256,
                     AdImage.phash,
                     AdImage.phash_variants,
                     AdImage.width,
                     AdImage.height,
+                    AdImage.dhashes,
                 )
                 .join(Ad, Ad.id == AdImage.ad_id)
                 .where(Ad.case_id == case_id, AdImage.blob_sha256.is_not(None))
             ):
-                images[blob] = (phash, tuple(variants or ()), width, height)
+                images[blob] = (phash, tuple(variants or ()), width, height, tuple(dhashes or ()))
             for row in session.scalars(
                 select(PageValidator).where(PageValidator.case_id == case_id)
             ):
-                phash, variants, width, height = images.get(row.blob_sha256 or "", ("", (), 0, 0))
+                phash, variants, width, height, dhashes = images.get(
+                    row.blob_sha256 or "", ("", (), 0, 0, ())
+                )
                 self._by_url[row.url] = Validator(
                     row.etag,
                     row.last_modified,
@@ -79,6 +83,7 @@ class Validators:
                     variants,
                     width,
                     height,
+                    dhashes,
                 )
 
     def get(self, url: str) -> Validator | None:

@@ -273,6 +273,7 @@ class AdStore:
                         blob_sha256=keep_blob(image.data, "image") if image.data else None,
                         phash=f"{image.phash:016x}",
                         phash_variants=[f"{v:016x}" for v in image.variants],
+                        dhashes=[f"{v:016x}" for v in image.dhashes] or None,
                         width=image.width,
                         height=image.height,
                     )

@@ -101,6 +101,8 @@ class CapturedImage:
     # Bytes adwatch itself stored earlier (already re-encoded without metadata): a recrawl
     # that was told the image is unchanged reuses them instead of fetching them again.
     stored: bool = False
+    # dHashes of the image and its variants (``ImageFingerprint.dhashes``).
+    dhashes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ class MinimisedImage:
     width: int
     height: int
     media_type: str | None
+    dhashes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +302,7 @@ def _minimise_images(
     if rule == FieldRule.MASK:
         counts["images.pixels_removed"] = len(images)
         return tuple(
-            MinimisedImage(i.url, None, i.phash, i.variants, i.width, i.height, None)
+            MinimisedImage(i.url, None, i.phash, i.variants, i.width, i.height, None, i.dhashes)
             for i in images
         )
     kept = []
@@ -316,6 +319,7 @@ def _minimise_images(
                     image.width,
                     image.height,
                     _stored_media_type(image.data),
+                    image.dhashes,
                 )
             )
             continue
@@ -326,7 +330,14 @@ def _minimise_images(
         # The captured size is already the size as displayed, which re-encoding keeps.
         kept.append(
             MinimisedImage(
-                image.url, data, image.phash, image.variants, image.width, image.height, media_type
+                image.url,
+                data,
+                image.phash,
+                image.variants,
+                image.width,
+                image.height,
+                media_type,
+                image.dhashes,
             )
         )
     counts["images.metadata_stripped"] = len(kept) - reused

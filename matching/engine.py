@@ -38,7 +38,14 @@ from scipy.sparse.csgraph import connected_components
 
 from matching.images import DEFAULT_RADIUS
 from matching.phones import PHONE_HUB_DEGREE
-from matching.photos import GrowableArray, PhotoGroups, fingerprint_rows
+from matching.photos import (
+    CONFIRM_DHASH,
+    CONFIRM_FROM,
+    GrowableArray,
+    PhotoGroups,
+    dhash_rows,
+    fingerprint_rows,
+)
 from matching.records import AdFeatures, ImageFingerprint
 from matching.text import (
     EMPTY_SLOT,
@@ -70,6 +77,10 @@ class MatchConfig:
     """Thresholds of the linkage rules; defaults measured on the labelled benchmark corpus."""
 
     image_radius: int = DEFAULT_RADIUS
+    # A photo match at this many pHash bits or more links only when the photos' dHashes
+    # are within ``photo_confirm_dhash`` bits too (``matching.photos``).
+    photo_confirm_from: int = CONFIRM_FROM
+    photo_confirm_dhash: int = CONFIRM_DHASH
     # A phone printed beside this many other phones is a hub (help desk, agency line).
     phone_hub_degree: int = PHONE_HUB_DEGREE
     # A photo seen with this many unrelated phone groups is a hub (stock photo).
@@ -189,7 +200,11 @@ class MatchingEngine:
         self._phone_neighbours: dict[str, set[str]] = {}
         self._hub_phones: set[str] = set()
         self._phone_group: _UnionFind[str] = _UnionFind()
-        self._photos = PhotoGroups(self.config.image_radius)
+        self._photos = PhotoGroups(
+            self.config.image_radius,
+            confirm_from=self.config.photo_confirm_from,
+            confirm_dhash=self.config.photo_confirm_dhash,
+        )
         self._ads_of_photo: dict[int, list[int]] = defaultdict(list)
         # Photo -> phone groups it was seen with when it became a hub.
         self._hub_photos: dict[int, int] = {}
@@ -365,7 +380,7 @@ class MatchingEngine:
 
         touched_photos: set[int] = set()
         if images:
-            photos = self._photos.add(fingerprint_rows(images)).tolist()
+            photos = self._photos.add(fingerprint_rows(images), dhash_rows(images)).tolist()
             owners = np.repeat(
                 np.arange(start, start + len(ads)), np.diff(np.asarray([first_use, *ends]))
             ).tolist()

@@ -119,8 +119,11 @@ def describe_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> ImageDescrip
     if high - low < 8:
         # Blank placeholders all hash alike and would link unrelated ads.
         raise ImageRejected("image is blank (nearly one colour), nothing to compare")
+    copies = [make(gray) for make in _VARIANT_MAKERS]
     fingerprint = ImageFingerprint(
-        phash=_phash(gray), variants=tuple(_phash(make(gray)) for make in _VARIANT_MAKERS)
+        phash=_phash(gray),
+        variants=tuple(map(_phash, copies)),
+        dhashes=(_dhash(gray), *map(_dhash, copies)),
     )
     return ImageDescription(fingerprint, width, height)
 
@@ -137,10 +140,26 @@ def hamming(a: int, b: int) -> int:
 
 def image_distance(a: ImageFingerprint, b: ImageFingerprint) -> int:
     """Smallest distance from either photo's pHash to the other's pHash or variants."""
-    return min(
-        min(hamming(a.phash, other) for other in (b.phash, *b.variants)),
-        min(hamming(b.phash, other) for other in a.variants) if a.variants else 64,
-    )
+    return photo_pairing(a, b)[0]
+
+
+def photo_pairing(a: ImageFingerprint, b: ImageFingerprint) -> tuple[int, int | None]:
+    """The pHash distance of two photos (``image_distance``) and the dHash distance of the
+    same pairing of copies (either photo's original against the other's original or one
+    of its variants; ties: the closer dHash); ``None`` when a dHash is unknown."""
+    pairs = [(0, k) for k in range(1 + len(b.variants))]
+    pairs += [(k, 0) for k in range(1, 1 + len(a.variants))]
+    a_hashes, b_hashes = (a.phash, *a.variants), (b.phash, *b.variants)
+    known = len(a.dhashes) == len(a_hashes) and len(b.dhashes) == len(b_hashes)
+    best: tuple[int, int | None] = (65, None)
+    for i, j in pairs:
+        distance = hamming(a_hashes[i], b_hashes[j])
+        second = hamming(a.dhashes[i], b.dhashes[j]) if known else None
+        if distance < best[0] or (
+            distance == best[0] and second is not None and (best[1] is None or second < best[1])
+        ):
+            best = (distance, second)
+    return best
 
 
 @contextmanager
@@ -212,6 +231,12 @@ def _check_size(image: Image.Image, max_pixels: int) -> None:
 
 def _phash(image: Image.Image) -> int:
     return int(str(imagehash.phash(image)), 16)
+
+
+def _dhash(image: Image.Image) -> int:
+    # Signs of horizontal gradients on a 9x8 thumbnail: built from other features of the
+    # pixels than the pHash's low DCT frequencies, so its errors are largely independent.
+    return int(str(imagehash.dhash(image)), 16)
 
 
 def _crop(image: Image.Image, left: float, top: float, right: float, bottom: float) -> Image.Image:

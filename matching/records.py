@@ -12,11 +12,15 @@ class ImageFingerprint:
 
     ``phash`` is the 64-bit pHash of the image as published; ``variants`` are pHashes of
     transformed copies of it (its mirror image, centre crops) so that a re-post that was
-    mirrored or cropped lands near one of them. Hashes are unsigned 64-bit integers.
+    mirrored or cropped lands near one of them. ``dhashes`` are the 64-bit difference
+    hashes of the image and of the same copies, in the same order (``1 + len(variants)``;
+    empty when unknown): an independent second fingerprint that confirms a pHash match
+    near the radius. Hashes are unsigned 64-bit integers.
     """
 
     phash: int
     variants: tuple[int, ...] = ()
+    dhashes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -278,6 +278,9 @@ class AdImage(Base):
     phash: Mapped[str] = mapped_column(String(16), index=True)
     # pHashes (hex) of the mirror image and centre crops: re-posts land near one of them.
     phash_variants: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # dHashes of the image and of each variant, in that order (hex): they confirm a pHash
+    # match near the radius. NULL for images stored before revision 0010.
+    dhashes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
 

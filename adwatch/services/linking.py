@@ -75,14 +75,18 @@ def load_ad_inputs(session: Session, case_ids: Iterable[int]) -> list[AdInput]:
     """
     wanted = list(case_ids)
     images: dict[int, list[ImageFingerprint]] = defaultdict(list)
-    for ad_id, phash, variants in session.execute(
-        select(AdImage.ad_id, AdImage.phash, AdImage.phash_variants)
+    for ad_id, phash, variants, dhashes in session.execute(
+        select(AdImage.ad_id, AdImage.phash, AdImage.phash_variants, AdImage.dhashes)
         .join(Ad, Ad.id == AdImage.ad_id)
         .where(Ad.case_id.in_(wanted))
         .order_by(AdImage.ad_id, AdImage.position)
     ):
         images[ad_id].append(
-            ImageFingerprint(int(phash, 16), tuple(int(v, 16) for v in variants or ()))
+            ImageFingerprint(
+                int(phash, 16),
+                tuple(int(v, 16) for v in variants or ()),
+                tuple(int(v, 16) for v in dhashes or ()),
+            )
         )
     query = (
         select(Ad.id, Site.key, Ad.url, Ad.city, Ad.posted_at, Ad.title, Ad.text)

@@ -1,4 +1,4 @@
-"""ad phones keep the order in which the ad wrote them
+"""ad phones keep the order in which the ad wrote them; images keep their dHashes
 
 Revision ID: 0010
 Revises: 0009
@@ -7,6 +7,9 @@ Create Date: 2026-11-30
 Linking takes an ad's first number that is not a hub as its author; read back sorted by
 number, a site's help-desk line (+3185…) came before the advertiser's mobile (+316…).
 Rows stored before this revision keep position 0 and are read in number order, as before.
+
+A photo match near the radius links only when the dHashes agree too; images stored before
+this revision have none (NULL), so such a match of theirs is not confirmed.
 """
 
 from collections.abc import Sequence
@@ -25,8 +28,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("position", sa.Integer(), nullable=False, server_default=sa.text("0"))
         )
+    with op.batch_alter_table("ad_images", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("dhashes", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ad_images", schema=None) as batch_op:
+        batch_op.drop_column("dhashes")
     with op.batch_alter_table("ad_phones", schema=None) as batch_op:
         batch_op.drop_column("position")

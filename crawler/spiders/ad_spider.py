@@ -203,6 +203,7 @@ class AdSpider(Spider):
                 image.stored = True
                 image.phash = validator.phash
                 image.phash_variants = list(validator.phash_variants)
+                image.dhashes = list(validator.dhashes)
                 image.width, image.height = validator.width, validator.height
         elif response.status == 304:
             self.context.report.add_problem(

@@ -135,6 +135,10 @@ def test_crawl_time_linking_equals_adwatch_match_on_the_same_ads(
     assert sum(map(len, crawl_time)) == outcome.ads_linked == stored > 20
     assert any(len(profile) > 1 for profile in crawl_time)  # the test is not trivial
     assert offline_partition(tmp_path / "profiles.jsonl") == crawl_time
+    with session_factory() as session:
+        dhashes = session.scalars(select(AdImage.dhashes)).all()
+    # Each kept image has the dHash of its photo and of each variant, to confirm matches.
+    assert dhashes and all(d is not None and len(d) == 6 for d in dhashes)
 
     if crawled == JSONLD_SITE:
         # Every ad printed the help desk: it linked nothing and was nobody's author.
