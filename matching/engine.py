@@ -93,6 +93,12 @@ class MatchConfig:
     text_prefilter: float = 0.4
     # Independent text-linked ad pairs needed to join two profiles of 2+ ads each.
     text_support: int = 2
+    # A lone ad joins by text alone only when both texts are mostly the advertisers' own
+    # (this share of their characters distinctive, not template), or when they agree
+    # almost verbatim: a score just over the threshold on an agency template's leftovers
+    # joined a lone ad to another operator on held-out data.
+    text_alone_share: float = 0.5
+    text_alone_score: float = 95.0
     # Evidence items kept per ad for the explanation.
     evidence_per_ad: int = 6
 
@@ -187,6 +193,7 @@ class MatchingEngine:
         self._index_of: dict[str, int] = {}
         self._phones: list[tuple[str, ...]] = []
         self._texts: list[str] = []
+        self._shares = GrowableArray((0,), np.float32)
         # MinHash slots kept to their low 16 bits (half the memory; a chance equality of
         # 2^-16 per slot changes neither banding nor the similarity estimate measurably).
         self._signatures = GrowableArray((0, NUM_PERM), np.uint16)
@@ -362,6 +369,7 @@ class MatchingEngine:
             images.extend(ad.images[:MAX_IMAGES_PER_AD])
             ends.append(first_use + len(images))
         self._image_start.extend(np.asarray(ends, dtype=np.int64))
+        self._shares.extend(np.asarray([ad.distinctive_share for ad in ads], dtype=np.float32))
         signatures = signatures_to_array([ad.text_signature for ad in ads])
         signed = ~empty_signature_rows(signatures)
         self._signatures.extend((signatures & 0xFFFF).astype(np.uint16))
@@ -515,7 +523,8 @@ class MatchingEngine:
 
         # Text: verify candidate pairs that strong evidence has not already joined.
         text_edges = self._text_edges(scope, scope_array, labels)
-        labels = self._join_by_text(labels, text_edges)
+        shares = self._shares.view()[scope_array].tolist()
+        labels = self._join_by_text(labels, text_edges, shares)
 
         order = np.argsort(labels, kind="stable")
         cuts = np.flatnonzero(np.diff(labels[order])) + 1
@@ -581,7 +590,10 @@ class MatchingEngine:
         return scores
 
     def _join_by_text(
-        self, labels: npt.NDArray[np.int64], edges: list[tuple[int, int, float]]
+        self,
+        labels: npt.NDArray[np.int64],
+        edges: list[tuple[int, int, float]],
+        shares: Sequence[float],
     ) -> npt.NDArray[np.int64]:
         # Support counted between the components strong evidence built; a lone ad
         # needs one edge, two established groups need several independent ones.
@@ -589,14 +601,22 @@ class MatchingEngine:
             return labels
         size = np.bincount(labels)
         support: dict[tuple[int, int], set[tuple[int, int]]] = defaultdict(set)
-        for a, b, _ in edges:
+        # Pairs that may join a lone ad on their own (see ``MatchConfig.text_alone_share``).
+        alone: set[tuple[int, int]] = set()
+        config = self.config
+        for a, b, score in edges:
             ra, rb = int(labels[a]), int(labels[b])
             if ra != rb:
-                support[(min(ra, rb), max(ra, rb))].add((a, b))
+                key = (min(ra, rb), max(ra, rb))
+                support[key].add((a, b))
+                if score >= config.text_alone_score or (
+                    min(shares[a], shares[b]) >= config.text_alone_share
+                ):
+                    alone.add(key)
         forest: _UnionFind[int] = _UnionFind()
         ranked = sorted(support.items(), key=lambda item: -len(item[1]))
         for (ra, rb), pairs in ranked:
-            lone = min(size[ra], size[rb]) == 1
+            lone = min(size[ra], size[rb]) == 1 and (ra, rb) in alone
             independent = min(len({a for a, _ in pairs}), len({b for _, b in pairs}))
             if lone or independent >= self.config.text_support:
                 forest.union(ra, rb)

@@ -62,7 +62,9 @@ def build_features(
     sentence_lists = [split_sentences(f"{ad.title}.\n{ad.text}") for ad in ads]
     for ad, phones, sentences in zip(ads, phone_lists, sentence_lists, strict=True):
         model.observe(owner_of(ad, phones, hubs), [sentence_key(s) for s in sentences])
-    distinctive = [" ".join(model.distinctive_sentences(s)) for s in sentence_lists]
+    kept = [model.distinctive_sentences(s) for s in sentence_lists]
+    distinctive = [" ".join(k) for k in kept]
+    shares = [_share(k, s) for k, s in zip(kept, sentence_lists, strict=True)]
     # One batched MinHash call: about 2.4x faster than signing ad by ad.
     signatures = text_signatures(distinctive)
     return [
@@ -75,8 +77,15 @@ def build_features(
             images=ad.images,
             distinctive_text=text,
             text_signature=signature,
+            distinctive_share=share,
         )
-        for ad, phones, text, signature in zip(
-            ads, phone_lists, distinctive, signatures, strict=True
+        for ad, phones, text, signature, share in zip(
+            ads, phone_lists, distinctive, signatures, shares, strict=True
         )
     ]
+
+
+def _share(kept: Sequence[str], sentences: Sequence[str]) -> float:
+    """Characters of the distinctive sentences over those of the ad's distinct sentences."""
+    total = sum(map(len, dict.fromkeys(s for s in sentences if s)))
+    return sum(map(len, kept)) / total if total else 0.0

@@ -54,3 +54,6 @@ class AdFeatures:
     images: tuple[ImageFingerprint, ...]
     distinctive_text: str
     text_signature: bytes
+    # Share of the ad's text (characters of its distinct sentences) that is distinctive:
+    # low when the ad is mostly an agency's or a site's template.
+    distinctive_share: float = 1.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from matching.engine import MatchConfig, MatchingEngine
 from matching.records import AdFeatures, ImageFingerprint
-from matching.text import text_signature
+from matching.text import text_signature, text_similarity
 
 PHOTO_A = 0x8F3A_5C21_9D04_E7B6
 PHOTO_B = 0x1234_5678_9ABC_DEF0
@@ -181,6 +182,29 @@ def test_a_lone_ad_joins_a_profile_by_its_text() -> None:
     evidence = next(m for m in result.memberships if m.ad_id == "3").evidence
     assert evidence[0].kind == "text" and evidence[0].score is not None
     assert evidence[0].score >= MatchConfig().text_threshold
+
+
+@pytest.mark.parametrize(
+    ("share", "joins"), [(1.0, True), (0.5, True), (0.3, False)], ids=["own", "half", "template"]
+)
+def test_a_lone_ad_whose_text_is_mostly_template_needs_a_near_verbatim_match(
+    share: float, joins: bool
+) -> None:
+    # A looser paraphrase: between the threshold and ``text_alone_score`` against LANA.
+    rewritten = (
+        "ik ben lana nieuw in utrecht alleen deze week hier lief en rustig bel me voor een "
+        "afspraak overdag of s avonds"
+    )
+    config = MatchConfig()
+    assert config.text_threshold <= text_similarity(LANA, rewritten) < config.text_alone_score
+    engine = MatchingEngine()
+    engine.add([ad("1", ["+9991001"], text=LANA), ad("2", ["+9991001"])])
+    lone = replace(ad("3", text=rewritten), distinctive_share=share)
+    engine.add([lone])
+    assert (engine.profile_of("3") == engine.profile_of("1")) is joins
+    # Verbatim, the same template leftovers still join: the texts agree in every word.
+    engine.add([replace(ad("4", text=LANA), distinctive_share=share)])
+    assert engine.profile_of("4") == engine.profile_of("1")
 
 
 def test_one_text_edge_does_not_merge_two_established_profiles() -> None:

@@ -38,7 +38,10 @@ def test_a_help_desk_written_first_in_every_ad_leaves_its_footer_boilerplate() -
     known = {str(i): (HELP_DESK, f"+3161234560{i}") for i in range(6)}
     features = build_features(ads, known_phones=known)
     assert all("helpdesk" not in f.distinctive_text for f in features)
+    # The footer is most of each ad: what is left is under half of its text.
+    assert all(0.3 < f.distinctive_share < 0.5 for f in features)
     assert [f.phones for f in features] == [known[str(i)] for i in range(6)]  # order kept
     # Were the hub everyone's author, the footer would be one author's own words.
     as_one = build_features(ads, known_phones=known, hub_degree=100)
     assert all("helpdesk" in f.distinctive_text for f in as_one)
+    assert all(f.distinctive_share == 1.0 for f in as_one)
