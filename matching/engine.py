@@ -68,7 +68,7 @@ MAX_IMAGES_PER_AD = 16
 
 _T = TypeVar("_T")
 
-EvidenceKind = Literal["phone", "image", "text", "hub_phone", "hub_image"]
+EvidenceKind = Literal["phone", "image", "text", "hub_phone", "hub_image", "unconfirmed_image"]
 EventKind = Literal["created", "grown", "merged", "split"]
 
 
@@ -115,6 +115,9 @@ class Evidence:
     distance: int | None = None
     score: float | None = None
     count: int | None = None
+    # For an unconfirmed photo match: the dHash distance of the pairing (None: unknown).
+    second_distance: int | None = None
+    second_limit: int | None = None
 
     def describe(self) -> str:
         """The reason in one sentence."""
@@ -128,6 +131,19 @@ class Evidence:
             )
         if self.kind == "text":
             return f"its distinctive text is {self.score:.0f}% similar to ad {self.other_ad_id}"
+        if self.kind == "unconfirmed_image":
+            if self.second_distance is None:
+                why = "one of them has no difference hash (kept before 0010), so it is unconfirmed"
+            else:
+                why = (
+                    f"the independent difference hash differs by {self.second_distance} bits "
+                    f"(more than {self.second_limit})"
+                )
+            return (
+                f"photo {_ordinal(self.image)} resembles photo {_ordinal(self.other_image)} of ad "
+                f"{self.other_ad_id} (perceptual hash distance {self.distance} of 64), but {why}: "
+                "not linked by this photo"
+            )
         if self.kind == "hub_phone":
             return (
                 f"phone {self.phone} also appears beside {self.count} other numbers; "
@@ -141,7 +157,8 @@ class Evidence:
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-ready form, with the sentence under ``explanation``."""
         data: dict[str, object] = {"kind": self.kind}
-        for name in ("other_ad_id", "phone", "image", "other_image", "distance", "score", "count"):
+        names = ("other_ad_id", "phone", "image", "other_image", "distance", "score", "count")
+        for name in (*names, "second_distance", "second_limit"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
@@ -683,6 +700,31 @@ class MatchingEngine:
         for other_position, score in text_by_position.get(position, []):
             found.append(
                 Evidence("text", self._ad_ids[scope[other_position]], score=round(score, 1))
+            )
+        found += self._unconfirmed(first_use, end_use, shown)
+        return found
+
+    def _unconfirmed(self, first_use: int, end_use: int, shown: list[int]) -> list[Evidence]:
+        """Photo matches of an ad's images that were not confirmed (and so link nothing)."""
+        found = []
+        starts = self._image_start.view()
+        for image, use in enumerate(range(first_use, end_use)):
+            noted = self._photos.unconfirmed.get(use)
+            if noted is None or noted[0] == shown[image]:
+                continue
+            photo, distance, second = noted
+            leader = self._photos.leader_of(photo)
+            other = self._ad_of_use(leader)
+            found.append(
+                Evidence(
+                    "unconfirmed_image",
+                    self._ad_ids[other],
+                    image=image,
+                    other_image=leader - int(starts[other]),
+                    distance=distance,
+                    second_distance=second,
+                    second_limit=self.config.photo_confirm_dhash,
+                )
             )
         return found
 

@@ -174,7 +174,7 @@ def demo_command(
             f"[bold]7.[/bold] why the ads of profile {top} belong together "
             f"(adwatch --as demo-analyst profiles show {top} --why -j REASON):"
         )
-        print_profile_detail(console, detail, why=True)
+        print_profile_detail(console, detail, why=True, zone=context.settings.zone)
 
 
 @contextmanager

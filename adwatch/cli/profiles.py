@@ -66,7 +66,7 @@ def show(
     access = context.access(justification)
     with context.session_factory.begin() as session:
         detail = show_profile(session, access, profile_id)
-    print_profile_detail(context.console, detail, why=why)
+    print_profile_detail(context.console, detail, why=why, zone=context.settings.zone)
 
 
 @app.command("set-category")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, tzinfo
 from typing import Any
 
 from rich.console import Console
@@ -121,8 +122,12 @@ def print_profiles(console: Console, profiles: Sequence[ProfileSummary]) -> None
         )
 
 
-def print_profile_detail(console: Console, detail: ProfileDetail, *, why: bool) -> None:
-    """One profile: its assessment, movement timeline, history and (with ``why``) evidence."""
+def print_profile_detail(
+    console: Console, detail: ProfileDetail, *, why: bool, zone: tzinfo = UTC
+) -> None:
+    """One profile: its assessment, movement timeline, history and (with ``why``) evidence;
+    times are shown in ``zone`` (``ADWATCH_TIMEZONE``), which the headings name."""
+    zone_name = str(zone)
     header = f"candidate profile {detail.profile_id}"
     if detail.merged_into is not None:
         header += f" (merged into profile {detail.merged_into})"
@@ -132,7 +137,8 @@ def print_profile_detail(console: Console, detail: ProfileDetail, *, why: bool) 
     )
     for change in detail.category_history:
         console.print(
-            f"  {change.at:%Y-%m-%d %H:%M} {change.by}: {change.previous.replace('_', ' ')} → "
+            f"  {change.at.astimezone(zone):%Y-%m-%d %H:%M} {change.by}: "
+            f"{change.previous.replace('_', ' ')} → "
             f"{change.category.replace('_', ' ')} — {change.reason}",
             highlight=False,
         )
@@ -157,10 +163,12 @@ def print_profile_detail(console: Console, detail: ProfileDetail, *, why: bool) 
             )
         if assessment.get("note"):
             console.print(f"  note: {assessment['note']}", highlight=False)
-    timeline = Table("when", "city", "site", "ad", "title", title="movement timeline")
+    timeline = Table(
+        f"when ({zone_name})", "city", "site", "ad", "title", title="movement timeline"
+    )
     for appearance in detail.timeline:
         timeline.add_row(
-            f"{appearance.seen_at:%Y-%m-%d %H:%M}" if appearance.seen_at else "—",
+            f"{appearance.seen_at.astimezone(zone):%Y-%m-%d %H:%M}" if appearance.seen_at else "—",
             appearance.city or "—",
             appearance.site,
             str(appearance.ad_id),
@@ -170,16 +178,20 @@ def print_profile_detail(console: Console, detail: ProfileDetail, *, why: bool) 
     if why:
         console.print("[bold]why each ad is in this profile[/bold]")
         for appearance in detail.timeline:
-            console.print(f"ad {appearance.ad_id} ({appearance.url})")
+            console.print(
+                f"ad {appearance.ad_id} ({appearance.url}) · case {appearance.case}, "
+                f"{appearance.authorisation} · phones: {', '.join(appearance.phones) or '—'}",
+                highlight=False,
+            )
             reasons = appearance.reasons or (
                 "the first ad of this profile; nothing else links it yet",
             )
             for reason in reasons:
                 console.print(f"  · {reason}", highlight=False)
     if detail.events:
-        history = Table("when", "event", "reason", title="history")
+        history = Table(f"when ({zone_name})", "event", "reason", title="history")
         for at, kind, reason in detail.events:
-            history.add_row(f"{at:%Y-%m-%d %H:%M}", kind, reason)
+            history.add_row(f"{at.astimezone(zone):%Y-%m-%d %H:%M}", kind, reason)
         console.print(history)
 
 

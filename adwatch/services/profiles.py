@@ -9,6 +9,7 @@ case's ads, and says how many ads of other cases it holds.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from legal_policy.roles import Permission
 from storage.models import (
     Ad,
     AdPhone,
+    Authorisation,
     CandidateProfile,
     Case,
     Phone,
@@ -70,6 +72,9 @@ class Appearance:
     url: str
     title: str | None
     reasons: tuple[str, ...]
+    # The ad's numbers in the order it wrote them, and the authorisation it was taken under.
+    phones: tuple[str, ...] = ()
+    authorisation: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,16 +295,29 @@ def show_profile(session: Session, access: AccessContext, profile_id: int) -> Pr
             Ad.url,
             Ad.title,
             ProfileMembership.evidence,
+            Authorisation.id,
+            Authorisation.order_reference,
         )
         .join(ProfileMembership, ProfileMembership.ad_id == Ad.id)
         .join(Site, Site.id == Ad.site_id)
         .join(Case, Case.id == Ad.case_id)
+        .join(Authorisation, Authorisation.id == Ad.authorisation_id)
         .where(ProfileMembership.profile_id == profile_id, _within(ids))
         .order_by(seen, Ad.id)
     ).all()
     total = session.scalar(
         select(func.count(ProfileMembership.id)).where(ProfileMembership.profile_id == profile_id)
     )
+    phones_of_ad: dict[int, list[str]] = defaultdict(list)
+    for ad_id, e164 in session.execute(
+        select(AdPhone.ad_id, Phone.e164)
+        .join(Phone, Phone.id == AdPhone.phone_id)
+        .join(ProfileMembership, ProfileMembership.ad_id == AdPhone.ad_id)
+        .join(Ad, Ad.id == AdPhone.ad_id)
+        .where(ProfileMembership.profile_id == profile_id, _within(ids))
+        .order_by(AdPhone.ad_id, AdPhone.position, Phone.e164)
+    ):
+        phones_of_ad[ad_id].append(e164)
     timeline = tuple(
         Appearance(
             ad_id=ad_id,
@@ -310,8 +328,10 @@ def show_profile(session: Session, access: AccessContext, profile_id: int) -> Pr
             url=url,
             title=title,
             reasons=tuple(str(e.get("explanation", "")) for e in evidence or ()),
+            phones=tuple(phones_of_ad.get(ad_id, ())),
+            authorisation=f"authorisation {authorisation_id} (order {order})",
         )
-        for ad_id, seen_at, city, site, case, url, title, evidence in rows
+        for ad_id, seen_at, city, site, case, url, title, evidence, authorisation_id, order in rows
     )
     phones = tuple(
         sorted(

@@ -400,3 +400,25 @@ def test_relink_all_does_not_inherit_ids_held_by_another_scope() -> None:
     splits = [e for e in result.events if e.kind == "split"]
     assert splits and splits[0].other_profile_id == shared
     assert "cases separated" in splits[0].reason
+
+
+def test_an_unconfirmed_photo_match_links_nothing_and_is_explained() -> None:
+    dhash = 0x0F1E_2D3C_4B5A_6978
+    first = ImageFingerprint(PHOTO_A, dhashes=(dhash,))
+    confirmed = ImageFingerprint(flip(PHOTO_A, *range(8)), dhashes=(flip(dhash, 1, 2),))
+    refused = ImageFingerprint(flip(PHOTO_A, *range(8, 16)), dhashes=(flip(dhash, *range(20)),))
+    engine = MatchingEngine()
+    result = engine.add(
+        [ad("1", images=[first]), ad("2", images=[confirmed]), ad("3", images=[refused])]
+    )
+    assert partition(engine) == {frozenset({"1", "2"}), frozenset({"3"})}
+    why = {m.ad_id: m.evidence for m in result.memberships}
+    assert [e.kind for e in why["2"]] == ["image"]
+    [unconfirmed] = why["3"]
+    assert unconfirmed.kind == "unconfirmed_image" and unconfirmed.other_ad_id == "1"
+    assert (unconfirmed.distance, unconfirmed.second_distance) == (8, 20)
+    assert unconfirmed.describe() == (
+        "photo 1 resembles photo 1 of ad 1 (perceptual hash distance 8 of 64), but the "
+        "independent difference hash differs by 20 bits (more than 8): not linked by this photo"
+    )
+    assert unconfirmed.as_dict()["second_distance"] == 20

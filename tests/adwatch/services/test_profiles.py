@@ -17,6 +17,7 @@ from adwatch.services.profiles import (
     set_subject_category,
     show_profile,
 )
+from adwatch.settings import Settings
 from legal_policy.errors import (
     AccessDenied,
     InvalidAssessment,
@@ -26,7 +27,7 @@ from legal_policy.errors import (
 from matching.indicators import load_indicator_model
 from storage.models import AuditEntry, ProfileCategoryChange
 from tests.conftest import People
-from tests.support import Store
+from tests.support import Cli, Store
 
 SHARED = "+442079460444"
 
@@ -200,3 +201,22 @@ def test_an_export_holds_only_readable_ads_and_is_recorded_with_its_recipient(
         ).one()
         assert entry.properties["recipient"] == "OvJ case file 17"
         assert entry.justification == "CASE-1: link review"
+
+
+def test_why_names_each_ads_numbers_case_authorisation_and_the_timelines_zone(
+    settings: Settings, session_factory: sessionmaker[Session], people: People
+) -> None:
+    store = Store(session_factory, people.legal, "CASE-1")
+    own, desk = "+442079460555", "+442079460999"
+    store.ad("Utrecht", "Nieuw in Utrecht.", (own, desk))  # written in this order
+    second = store.ad("Breda", "Nu in Breda.", (own,))
+    store.link(people.investigator)
+    profile = store.profile_of(second)
+    zone = settings.model_copy(update={"timezone": "America/Chicago"})
+    code, out, err = Cli(zone).as_("analyst", "profiles", "show", str(profile), "--why",
+                                   "-j", "CASE-1: link review")  # fmt: skip
+    assert code == 0, err
+    assert "when (America/Chicago)" in out
+    assert f"phones: {own}, {desk}" in out and f"phones: {own}\n" in out
+    assert "case CASE-1, authorisation " in out and "(order " in out
+    assert f"shares phone {own} with ad" in out
