@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +27,9 @@ from adwatch.services.demo import (
     ensure_demo_registry,
     write_demo_profile,
 )
-from adwatch.services.profiles import list_profiles, show_profile
+from adwatch.services.profiles import ProfileSummary, list_profiles, show_profile
 from crawler.site_profile import get_site_profile
+from legal_policy.access import AccessContext
 from legal_policy.authorisation_store import NewAuthorisation, register_authorisation
 from storage.db import upgrade_database
 
@@ -175,6 +176,45 @@ def demo_command(
             f"(adwatch --as demo-analyst profiles show {top} --why -j REASON):"
         )
         print_profile_detail(console, detail, why=True, zone=context.settings.zone)
+        examples = _one_example_of_each_kind(context, analyst, profiles)
+        if examples:
+            console.print(
+                "[bold]8.[/bold] each kind of evidence, one example from the demo's profiles:"
+            )
+            for label, (ad_id, sentence) in examples.items():
+                console.print(f"  · {label}: ad {ad_id} {sentence}", highlight=False)
+
+
+# The kinds of evidence a newcomer should see, in the order shown.
+_EXAMPLE_KINDS = {
+    "phone": "a shared phone",
+    "image": "a photo re-posted as a copy (resized, recompressed, mirrored or cropped)",
+    "text": "distinctive text (the ad has a new number and a new photo)",
+    "hub_phone": "a hub number that links nothing (a booking office)",
+    "unconfirmed_image": "a photo match the second fingerprint did not confirm",
+}
+
+
+def _one_example_of_each_kind(
+    context: AppContext, analyst: AccessContext, profiles: Sequence[ProfileSummary]
+) -> dict[str, tuple[int, str]]:
+    """For each kind of evidence in the demo's profiles, one ad and its sentence (for a
+    photo, the copy furthest from its original)."""
+    found: dict[str, tuple[int, int, str]] = {}
+    with context.session_factory.begin() as session:
+        for summary in profiles:
+            detail = show_profile(
+                session,
+                analyst.justified("adwatch demo: find an example of each kind of evidence"),
+                summary.profile_id,
+            )
+            for appearance in detail.timeline:
+                for evidence in appearance.evidence:
+                    kind = str(evidence.get("kind"))
+                    rank = int(evidence.get("distance") or 0) if kind == "image" else 0
+                    if kind in _EXAMPLE_KINDS and (kind not in found or rank > found[kind][0]):
+                        found[kind] = (rank, appearance.ad_id, str(evidence["explanation"]))
+    return {_EXAMPLE_KINDS[kind]: found[kind][1:] for kind in _EXAMPLE_KINDS if kind in found}
 
 
 @contextmanager

@@ -19,6 +19,8 @@ from typing import Literal
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 __all__ = [
+    "AGENCY_PHONE_DISPLAY",
+    "AGENCY_PHONE_E164",
     "AU_FICTION_MOBILES",
     "BAD_IMAGE_BYTES",
     "BAD_IMAGE_NAME",
@@ -50,6 +52,16 @@ IMAGE_SIZE = (320, 400)
 _UK_PREFIX_E164 = "+442079460"
 HELP_DESK_PHONE_E164 = "+442079460999"
 HELP_DESK_PHONE_DISPLAY = "+44 20 7946 0999"
+# A booking office several advertisers print beside their own number: a hub, which the
+# matcher must show but never link by (drama range too; never an advertiser's own).
+AGENCY_PHONE_E164 = "+442079460998"
+AGENCY_PHONE_DISPLAY = "+44 20 7946 0998"
+_AGENCY_LINES = {
+    "en": "Bookings also via our office: {phone}.",
+    "nl": "Boekingen ook via ons kantoor: {phone}.",
+}
+# Share of advertisers with several ads who print the office's number.
+AGENCY_SHARE = 0.6
 _UK_ADVERTISER_SUFFIXES = range(0, 999)
 # ACMA fiction mobiles: only numbers that are both inside 0491 570 006–159 and on ACMA's
 # published list, so they are fictional under either reading of the reservation.
@@ -70,8 +82,12 @@ BAD_IMAGE_NAME = "f-badimage.jpg"
 BAD_IMAGE_BYTES = b"This is not a JPEG image; it is a synthetic fault of the adwatch demo site.\n"
 
 _MAX_IMAGE_BYTES = 40_000
-VariantKind = Literal["resized", "recompressed"]
+VariantKind = Literal["resized", "recompressed", "mirrored", "cropped"]
 _VARIANT_KINDS: tuple[VariantKind, ...] = ("resized", "recompressed")
+# Half the copies are mirrored or cropped instead (a separate random stream decides, so
+# the rest of the content is as before): re-posters flip and trim photos.
+_REFRAMED: dict[VariantKind, VariantKind] = {"resized": "cropped", "recompressed": "mirrored"}
+_COPY_KINDS: frozenset[str] = frozenset(_VARIANT_KINDS) | frozenset(_REFRAMED.values())
 
 CITIES: tuple[str, ...] = (
     "Amsterdam",
@@ -296,6 +312,8 @@ class DemoSiteContent:
         default_factory=dict, repr=False, hash=False
     )
     image_variant_of: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
+    # How each copy in ``image_variant_of`` was made (resized, recompressed, mirrored, cropped).
+    image_copy_kind: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
 
     def ad(self, ad_id: str) -> DemoAd | None:
         """The ad with ``ad_id``, or ``None``."""
@@ -469,9 +487,14 @@ class _LazyImages(Mapping[str, bytes]):
         else:
             original = Image.open(io.BytesIO(self._get(recipe.key)))
             original.load()
+            width, height = original.size
             if recipe.kind == "resized":
-                width, height = original.size
                 data = _jpeg(original.resize((width * 7 // 8, height * 7 // 8)), 82)
+            elif recipe.kind == "mirrored":
+                data = _jpeg(ImageOps.mirror(original), 82)
+            elif recipe.kind == "cropped":
+                dx, dy = width * 6 // 100, height * 6 // 100
+                data = _jpeg(original.crop((dx, dy, width - dx, height - dy)), 82)
             else:
                 data = _jpeg(original, 55)
         self._cache[name] = data
@@ -500,6 +523,7 @@ class _Advertiser:
     photos: list[str]
     body: tuple[str, ...]  # the sentences this advertiser keeps reusing
     n_ads: int
+    agency: bool = False  # prints the booking office's number too
 
 
 class _Names:
@@ -536,6 +560,13 @@ def _ad_text(rng: random.Random, adv: _Advertiser, name: str, city: str, phone: 
     return f"{opening} {' '.join(body)}\n\n{closing}"
 
 
+def _with_agency(text: str, adv: _Advertiser, lang: str) -> str:
+    """The ad's text with the booking office's line, for advertisers who print it."""
+    if not adv.agency:
+        return text
+    return f"{text}\n\n{_AGENCY_LINES[lang].format(phone=AGENCY_PHONE_DISPLAY)}"
+
+
 def _reviews(rng: random.Random) -> tuple[DemoReview, ...]:
     count = rng.choice((0, 1, 1, 2, 3))
     return tuple(
@@ -562,6 +593,7 @@ def _advertisers(
 
     uk = [f"{_UK_PREFIX_E164}{s:03d}" for s in _UK_ADVERTISER_SUFFIXES]
     rng.shuffle(uk)
+    uk.remove(AGENCY_PHONE_E164)  # after the shuffle: the others keep their order
     au = list(AU_FICTION_MOBILES)
     rng.shuffle(au)
     # Roughly one advertiser in six uses an Australian number (the ACMA list is short).
@@ -595,6 +627,7 @@ def _advertisers(
         indicative = random.Random(f"{seed}:indicative:{position}")
         if multi and indicative.random() < INDICATIVE_SHARE:
             body += tuple(indicative.sample(_INDICATIVE[body_lang], 3))
+        agency = multi and random.Random(f"{seed}:agency:{position}").random() < AGENCY_SHARE
         advertisers.append(
             _Advertiser(
                 advertiser_id=f"adv{position + 1:0{width}d}",
@@ -605,6 +638,7 @@ def _advertisers(
                 photos=photos,
                 body=body,
                 n_ads=count,
+                agency=agency,
             )
         )
     advertisers.sort(key=lambda adv: adv.advertiser_id)
@@ -650,6 +684,8 @@ def _drafts_for(
         for photo in rng.sample(adv.photos, rng.randint(1, min(4, len(adv.photos)))):
             if index and rng.random() < 0.3:
                 kind = rng.choice(_VARIANT_KINDS)
+                if random.Random(f"{adv.advertiser_id}:{photo}:{index}").random() < 0.5:
+                    kind = _REFRAMED[kind]
                 variant = variants.get((photo, kind))
                 if variant is None:
                     variant = variants[photo, kind] = names.new()
@@ -662,7 +698,7 @@ def _drafts_for(
             _Draft(
                 advertiser_id=adv.advertiser_id,
                 title=rng.choice(_TITLES[lang]).format(name=name, city=city),
-                text=_ad_text(rng, adv, name, city, in_text),
+                text=_with_agency(_ad_text(rng, adv, name, city, in_text), adv, lang),
                 city=city,
                 posted_at=posted_at,
                 phone_display=display,
@@ -671,6 +707,49 @@ def _drafts_for(
             )
         )
     return drafts
+
+
+def _burner_ad(
+    seed: int,
+    advertisers: list[_Advertiser],
+    drafts: list[_Draft],
+    names: _Names,
+    recipes: dict[str, _ImageRecipe],
+) -> None:
+    """One advertiser's last ad switches to a new number and a new photo but keeps every
+    sentence of its text: only the text links it (as a new prepaid SIM would). Drawn from
+    streams of its own, after everything else, so the other ads stay as they were."""
+    busy = [adv for adv in advertisers if adv.n_ads >= 3]
+    if not busy:
+        return
+    rng = random.Random(f"{seed}:burner")
+    adv = rng.choice(busy)
+    used = {phone for a in advertisers for phone in a.phones} | {
+        HELP_DESK_PHONE_E164,
+        AGENCY_PHONE_E164,
+    }
+    burner = next(
+        phone for s in _UK_ADVERTISER_SUFFIXES if (phone := f"{_UK_PREFIX_E164}{s:03d}") not in used
+    )
+    index = max(i for i, d in enumerate(drafts) if d.advertiser_id == adv.advertiser_id)
+    draft = drafts[index]
+    photo = names.new()
+    recipes[photo] = _ImageRecipe("photo", f"{seed}:{photo}")
+    lang = _pick_language(rng, adv.language)
+    name = adv.names[0]
+    opening = rng.choice(_OPENINGS[lang]).format(name=name, city=draft.city)
+    closing = rng.choice(_CLOSINGS[lang]).format(phone=format_phone(burner, adv.phone_style))
+    text = f"{opening} {' '.join(adv.body)}\n\n{closing}"
+    drafts[index] = _Draft(
+        advertiser_id=adv.advertiser_id,
+        title=draft.title,
+        text=_with_agency(text, adv, lang),
+        city=draft.city,
+        posted_at=draft.posted_at,
+        phone_display=format_phone(burner, adv.phone_style),
+        phone_e164=burner,
+        image_names=(photo,),
+    )
 
 
 def _fault_ads(
@@ -723,6 +802,7 @@ def generate_demo_content(seed: int = 7, n_ads: int = 40, faults: bool = False) 
     variants: dict[tuple[str, VariantKind], str] = {}
     advertisers = _advertisers(rng, n_ads, names, recipes, seed)
     drafts = [d for adv in advertisers for d in _drafts_for(rng, adv, names, recipes, variants)]
+    _burner_ad(seed, advertisers, drafts, names, recipes)
     drafts.sort(key=lambda d: (d.posted_at, d.advertiser_id))
     js_indices = set(rng.sample(range(len(drafts)), round(len(drafts) / 8)))
     width = max(4, len(str(len(drafts))))
@@ -751,5 +831,6 @@ def generate_demo_content(seed: int = 7, n_ads: int = 40, faults: bool = False) 
         images=_LazyImages(recipes),
         faults=faults,
         reviews=reviews,
-        image_variant_of={name: r.key for name, r in recipes.items() if r.kind in _VARIANT_KINDS},
+        image_variant_of={name: r.key for name, r in recipes.items() if r.kind in _COPY_KINDS},
+        image_copy_kind={name: r.kind for name, r in recipes.items() if r.kind in _COPY_KINDS},
     )

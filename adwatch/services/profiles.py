@@ -75,6 +75,8 @@ class Appearance:
     # The ad's numbers in the order it wrote them, and the authorisation it was taken under.
     phones: tuple[str, ...] = ()
     authorisation: str = ""
+    # The evidence behind ``reasons``, as stored (kind, other ad, distances, score, …).
+    evidence: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +331,7 @@ def show_profile(session: Session, access: AccessContext, profile_id: int) -> Pr
             title=title,
             reasons=tuple(str(e.get("explanation", "")) for e in evidence or ()),
             phones=tuple(phones_of_ad.get(ad_id, ())),
+            evidence=tuple(dict(e) for e in evidence or ()),
             authorisation=f"authorisation {authorisation_id} (order {order})",
         )
         for ad_id, seen_at, city, site, case, url, title, evidence, authorisation_id, order in rows

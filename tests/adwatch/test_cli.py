@@ -259,9 +259,14 @@ def test_demo_command_end_to_end_runs_as_the_demo_users(tmp_path: Path) -> None:
     assert code == 0, out + err
     assert "candidate profiles that join two or more ads" in out
     assert "no candidate profiles match" not in out
-    # A second run in the same data directory reuses the demo registry.
-    code, out, err = Cli(settings)("demo", "--port", "0", "--ads", "24")
+    # A second run in the same data directory reuses the demo registry. With the default
+    # site, every kind of evidence has an example for a newcomer.
+    code, out, err = Cli(settings)("demo", "--port", "0")
     assert code == 0, out + err
+    examples = " ".join(out[out.index("8. each kind of evidence") :].split())
+    for kind in ("a shared phone:", "a photo re-posted as a copy", "distinctive text",
+                 "a hub number that links nothing"):  # fmt: skip
+        assert kind in examples, kind
     engine = make_engine(settings.resolved_database_url)
     with engine.connect() as connection:
         actors = set(connection.execute(text("SELECT DISTINCT actor FROM audit_entries")).scalars())
