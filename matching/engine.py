@@ -24,12 +24,15 @@ connected components; a million ads link in a few minutes (``benchmarks/bench_sc
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from array import array
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -72,6 +75,11 @@ EvidenceKind = Literal["phone", "image", "text", "hub_phone", "hub_image", "unco
 EventKind = Literal["created", "grown", "merged", "split"]
 
 
+# Bumped whenever a linkage rule changes meaning; with the thresholds it makes the version
+# recorded on every membership (``MatchConfig.version``).
+RULES_REVISION: Final = "2026-11-30"
+
+
 @dataclass(frozen=True, slots=True)
 class MatchConfig:
     """Thresholds of the linkage rules; defaults measured on the labelled benchmark corpus."""
@@ -101,6 +109,13 @@ class MatchConfig:
     text_alone_score: float = 95.0
     # Evidence items kept per ad for the explanation.
     evidence_per_ad: int = 6
+
+    @property
+    def version(self) -> str:
+        """The linkage model that makes a membership: the rules' revision and a digest of
+        these thresholds (``2026-11-30+3f2a9c1e``); equal versions link alike."""
+        values = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return f"{RULES_REVISION}+{hashlib.sha256(values.encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True, slots=True)

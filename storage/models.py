@@ -480,6 +480,8 @@ class ProfileMembership(Base):
     ad_id: Mapped[int] = mapped_column(ForeignKey("ads.id", ondelete="CASCADE"), unique=True)
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The linkage model that made it (``MatchConfig.version``); NULL before revision 0010.
+    linkage_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     profile: Mapped[CandidateProfile] = relationship(back_populates="memberships")
     ad: Mapped[Ad] = relationship()

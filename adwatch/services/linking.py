@@ -192,7 +192,7 @@ def relink_cases(
         engine.load(features, linked)
         result = engine.relink_all(reason, taken_ids=taken)
         taken.update(m.profile_id for m in result.memberships)
-        _store(session, result)
+        _store(session, result, engine.config.version)
         score_profiles(session, {m.profile_id for m in result.memberships}, model)
         scope_outcome = _outcome(result, ads_linked=0)
         moved = sum(1 for m in result.memberships if linked[m.ad_id] != m.profile_id)
@@ -231,7 +231,7 @@ def _link_scope(
     )
     engine.load([f for f in features if f.ad_id in linked], linked)
     result = engine.add([f for f in features if f.ad_id not in linked])
-    _store(session, result)
+    _store(session, result, engine.config.version)
     score_profiles(session, {m.profile_id for m in result.memberships}, model)
     outcome = _outcome(result, ads_linked=len(unlinked))
     _audit(session, access, "profiles.linked", scope, outcome)
@@ -329,7 +329,7 @@ def _advance_profile_ids(session: Session, used: set[int]) -> None:
         counter.next_value = max(used) + 1
 
 
-def _store(session: Session, result: BatchResult) -> None:
+def _store(session: Session, result: BatchResult, linkage_version: str) -> None:
     now = utcnow()
     needed = {m.profile_id for m in result.memberships} | {e.profile_id for e in result.events}
     existing = set(
@@ -358,12 +358,14 @@ def _store(session: Session, result: BatchResult) -> None:
                     ad_id=int(membership.ad_id),
                     linked_at=now,
                     evidence=evidence,
+                    linkage_version=linkage_version,
                 )
             )
         else:
             row.profile_id = membership.profile_id
             row.evidence = evidence
             row.linked_at = now
+            row.linkage_version = linkage_version
     for event in result.events:
         session.add(
             ProfileEventRecord(

@@ -208,6 +208,7 @@ def match_jsonl(
             "profile_id": membership.profile_id,
             "profile_size": sizes[membership.profile_id],
             "evidence": [item.as_dict() for item in membership.evidence],
+            "linkage_version": engine.config.version,
         }
         for membership in sorted(result.memberships, key=lambda m: position[m.ad_id])
     )

@@ -9,7 +9,8 @@ number, a site's help-desk line (+3185…) came before the advertiser's mobile (
 Rows stored before this revision keep position 0 and are read in number order, as before.
 
 A photo match near the radius links only when the dHashes agree too; images stored before
-this revision have none (NULL), so such a match of theirs is not confirmed.
+this revision have none (NULL), so such a match of theirs is not confirmed. Memberships
+record the linkage model version that made them (NULL for older ones).
 """
 
 from collections.abc import Sequence
@@ -30,9 +31,13 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("ad_images", schema=None) as batch_op:
         batch_op.add_column(sa.Column("dhashes", sa.JSON(), nullable=True))
+    with op.batch_alter_table("profile_memberships", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("linkage_version", sa.String(length=40), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("profile_memberships", schema=None) as batch_op:
+        batch_op.drop_column("linkage_version")
     with op.batch_alter_table("ad_images", schema=None) as batch_op:
         batch_op.drop_column("dhashes")
     with op.batch_alter_table("ad_phones", schema=None) as batch_op:

@@ -422,3 +422,9 @@ def test_an_unconfirmed_photo_match_links_nothing_and_is_explained() -> None:
         "independent difference hash differs by 20 bits (more than 8): not linked by this photo"
     )
     assert unconfirmed.as_dict()["second_distance"] == 20
+
+
+def test_the_linkage_version_names_the_rules_and_their_thresholds() -> None:
+    version = MatchConfig().version
+    assert version.startswith("2026-11-30+") and version == MatchConfig().version
+    assert MatchConfig(photo_confirm_dhash=10).version != version

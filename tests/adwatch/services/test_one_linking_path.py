@@ -19,6 +19,7 @@ from adwatch.demo.site import running_demo_server
 from adwatch.services.demo import point_demo_profile_at
 from adwatch.services.offline_match import match_jsonl
 from adwatch.settings import Settings
+from matching.engine import MatchConfig
 from storage.blobstore import BlobStore
 from storage.models import Ad, AdImage, AdPhone, Phone, ProfileMembership, Site
 from tests.conftest import People
@@ -135,6 +136,12 @@ def test_crawl_time_linking_equals_adwatch_match_on_the_same_ads(
     assert sum(map(len, crawl_time)) == outcome.ads_linked == stored > 20
     assert any(len(profile) > 1 for profile in crawl_time)  # the test is not trivial
     assert offline_partition(tmp_path / "profiles.jsonl") == crawl_time
+    # Both record the linkage model that made each membership.
+    version = MatchConfig().version
+    with session_factory() as session:
+        assert set(session.scalars(select(ProfileMembership.linkage_version))) == {version}
+    lines = (tmp_path / "profiles.jsonl").read_text().splitlines()
+    assert {json.loads(x)["linkage_version"] for x in lines} == {version}
     with session_factory() as session:
         dhashes = session.scalars(select(AdImage.dhashes)).all()
     # Each kept image has the dHash of its photo and of each variant, to confirm matches.
