@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from crawler.config import CrawlerConfig
 from crawler.context import CrawlContext, PipelineWorkers, ProgressStream, RunReport
 from crawler.distributed import redis_settings, settled, wait_for_other_workers
+from crawler.indicator_model import load_indicator_model
 from crawler.netguard import (
     NetGuard,
     install_guard,
@@ -41,7 +42,6 @@ from legal_policy.audit_log import record_event
 from legal_policy.catalogue import load_catalogue
 from legal_policy.pseudonyms import case_key, load_or_create_key
 from legal_policy.retention import effective_catalogue
-from matching.indicators import load_indicator_model
 from storage.blobstore import BlobStore
 from storage.db import make_engine, make_session_factory
 from storage.models import CrawlRun

@@ -27,8 +27,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 
 import yaml
 
@@ -51,8 +49,8 @@ __all__ = [
     "SharedImagesParams",
     "describe",
     "explain",
+    "indicator_model_from_yaml",
     "keeps",
-    "load_indicator_model",
     "normalise_text",
     "parse_indicator_model",
     "score_ad",
@@ -206,7 +204,7 @@ class IndicatorRule:
 
 @dataclass(frozen=True, slots=True)
 class IndicatorModel:
-    """A validated model; build it with ``load_indicator_model`` or ``parse_indicator_model``.
+    """A validated model; build it with ``indicator_model_from_yaml`` or ``parse_indicator_model``.
 
     ``digest`` is the SHA-256 of the model file's bytes (or, for a mapping, of its
     canonical JSON), so that a recorded version can be checked against the exact rules.
@@ -794,16 +792,12 @@ def _rule_lines(source: str, node: yaml.Node) -> list[int] | None:
     return None
 
 
-def load_indicator_model(path: Path | None = None) -> IndicatorModel:
-    """Load and validate a model file; ``None`` loads the bundled default model."""
-    source = "bundled indicator_models/default.yaml" if path is None else str(path)
+def indicator_model_from_yaml(raw: bytes, *, source: str = "indicator model") -> IndicatorModel:
+    """Validate a model file's bytes (YAML, UTF-8); ``IndicatorModelError`` if bad. Reading
+    the file is the caller's (``crawler.indicator_model.load_indicator_model``)."""
     try:
-        if path is None:
-            raw = (resources.files("matching") / "indicator_models" / "default.yaml").read_bytes()
-        else:
-            raw = path.read_bytes()
         text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise IndicatorModelError(f"{source}: cannot read the model: {exc}") from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

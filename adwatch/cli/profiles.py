@@ -19,9 +19,9 @@ from adwatch.services.profiles import (
     set_subject_category,
     show_profile,
 )
+from crawler.indicator_model import load_indicator_model
 from legal_policy.errors import InvalidAssessment
 from legal_policy.pseudonyms import load_or_create_key
-from matching.indicators import load_indicator_model
 
 app = typer.Typer(help="Candidate profiles: ads linked by shared evidence.", no_args_is_help=True)
 ads_app = typer.Typer(help="Captured ads: show and search.", no_args_is_help=True)

@@ -20,13 +20,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from adwatch.services.scoring import score_profiles
+from crawler.indicator_model import load_indicator_model
 from legal_policy.access import AccessContext
 from legal_policy.audit_log import record_event
 from legal_policy.registry import case_ref, linking_scopes
 from legal_policy.roles import Permission
 from matching.engine import BatchResult, MatchConfig, MatchingEngine
 from matching.features import build_features
-from matching.indicators import IndicatorModel, load_indicator_model
+from matching.indicators import IndicatorModel
 from matching.records import AdInput, ImageFingerprint
 from storage.models import (
     Ad,

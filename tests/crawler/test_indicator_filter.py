@@ -13,7 +13,8 @@ from adwatch.demo.content import DemoSiteContent
 from adwatch.demo.site import DemoServer, running_demo_server
 from adwatch.services.demo import point_demo_profile_at
 from adwatch.settings import Settings
-from matching.indicators import load_indicator_model, score_ad
+from crawler.indicator_model import load_indicator_model
+from matching.indicators import score_ad
 from storage.models import Ad, AdImage
 from tests.conftest import People
 from tests.support import authorise, crawl, files_under

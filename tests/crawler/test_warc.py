@@ -34,6 +34,7 @@ from adwatch.demo.site import running_demo_server
 from adwatch.services.demo import point_demo_profile_at
 from adwatch.services.purge import run_purge
 from adwatch.settings import Settings
+from crawler.indicator_model import load_indicator_model
 from crawler.items import Exchange
 from crawler.warc import (
     FETCHED_AT,
@@ -46,7 +47,6 @@ from crawler.warc import (
 from crawler.worker import software_version
 from legal_policy.minimisation import MinimisationRecord, MinimisedAd, MinimisedImage
 from legal_policy.purge import UNFINISHED_WARC_SUFFIX
-from matching.indicators import load_indicator_model
 from storage.blobstore import BlobStore
 from storage.models import Ad, AdImage, CrawlRun, WarcFile
 from tests.conftest import People

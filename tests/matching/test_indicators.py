@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crawler.indicator_model import load_indicator_model
 from matching.indicators import (
     PROTECTED_CATEGORIES,
     Appearance,
@@ -28,7 +29,6 @@ from matching.indicators import (
     describe,
     explain,
     keeps,
-    load_indicator_model,
     normalise_text,
     parse_indicator_model,
     score_ad,

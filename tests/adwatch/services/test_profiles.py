@@ -18,13 +18,13 @@ from adwatch.services.profiles import (
     show_profile,
 )
 from adwatch.settings import Settings
+from crawler.indicator_model import load_indicator_model
 from legal_policy.errors import (
     AccessDenied,
     InvalidAssessment,
     JustificationRequired,
     SearchNotAllowed,
 )
-from matching.indicators import load_indicator_model
 from storage.models import AuditEntry, ProfileCategoryChange
 from tests.conftest import People
 from tests.support import Cli, Store
