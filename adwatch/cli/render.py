@@ -175,6 +175,10 @@ def print_profile_detail(
             appearance.title if appearance.title is not None else "(not kept)",
         )
     console.print(timeline)
+    if why and detail.bridges:
+        console.print("[bold]what joins ads that share no number[/bold]")
+        for bridge in detail.bridges:
+            console.print(f"  · {bridge}", highlight=False)
     if why:
         console.print("[bold]why each ad is in this profile[/bold]")
         for appearance in detail.timeline:

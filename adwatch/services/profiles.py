@@ -106,6 +106,8 @@ class ProfileDetail:
     cases: tuple[str, ...]
     ads_in_other_cases: int
     category_history: tuple[CategoryChange, ...]
+    # What joins ads that share no number: one sentence per bridge (photo or text).
+    bridges: tuple[str, ...] = ()
 
 
 def readable_cases(
@@ -382,6 +384,7 @@ def show_profile(session: Session, access: AccessContext, profile_id: int) -> Pr
         ),
     )
     return ProfileDetail(
+        bridges=_bridges(timeline),
         profile_id=profile.id,
         subject_category=profile.subject_category,
         phones=phones,
@@ -395,6 +398,35 @@ def show_profile(session: Session, access: AccessContext, profile_id: int) -> Pr
         ads_in_other_cases=int(total or 0) - len(timeline),
         category_history=history,
     )
+
+
+_BRIDGING_KINDS = ("image", "text")
+
+
+def _bridges(timeline: Iterable[Appearance]) -> tuple[str, ...]:
+    """Evidence that joins two ads with numbers of their own but none in common: what
+    bridged two phone groups into one profile (the place to look first for a false link)."""
+    phones = {appearance.ad_id: set(appearance.phones) for appearance in timeline}
+    found: dict[tuple[int, int], str] = {}
+    for appearance in timeline:
+        own = phones[appearance.ad_id]
+        for evidence in appearance.evidence:
+            if evidence.get("kind") not in _BRIDGING_KINDS:
+                continue
+            try:
+                other = int(str(evidence.get("other_ad_id")))
+            except ValueError:
+                continue
+            theirs = phones.get(other)
+            if not own or not theirs or own & theirs:
+                continue
+            pair = (min(appearance.ad_id, other), max(appearance.ad_id, other))
+            found.setdefault(
+                pair,
+                f"ad {appearance.ad_id} ({', '.join(sorted(own))}) and ad {other} "
+                f"({', '.join(sorted(theirs))}): {evidence.get('explanation')}",
+            )
+    return tuple(found[pair] for pair in sorted(found))
 
 
 def set_subject_category(

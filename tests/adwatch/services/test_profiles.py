@@ -220,3 +220,24 @@ def test_why_names_each_ads_numbers_case_authorisation_and_the_timelines_zone(
     assert f"phones: {own}, {desk}" in out and f"phones: {own}\n" in out
     assert "case CASE-1, authorisation " in out and "(order " in out
     assert f"shares phone {own} with ad" in out
+
+
+def test_why_names_what_joins_ads_that_share_no_number(
+    settings: Settings, session_factory: sessionmaker[Session], people: People
+) -> None:
+    store = Store(session_factory, people.legal, "CASE-1")
+    photo = 0x8F3A_5C21_9D04_E7B6
+    first = store.ad("Utrecht", "Nieuw in Utrecht.", ("+442079460111",), photo=photo)
+    second = store.ad("Breda", "Nu in Breda.", ("+442079460222",), photo=photo)
+    store.ad("Zwolle", "Terug in Zwolle.", ("+442079460222",))
+    store.link(people.investigator)
+    profile = store.profile_of(first)
+    assert store.profile_of(second) == profile
+    with session_factory.begin() as session:
+        detail = show_profile(session, people.analyst, profile)
+    [bridge] = detail.bridges
+    assert bridge.startswith(f"ad {first} (+442079460111) and ad {second} (+442079460222): ")
+    assert "photo 1 looks like photo 1" in bridge
+    code, out, _ = Cli(settings).as_("analyst", "profiles", "show", str(profile), "--why",
+                                     "-j", "CASE-1: link review")  # fmt: skip
+    assert code == 0 and "what joins ads that share no number" in out
