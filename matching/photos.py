@@ -17,9 +17,9 @@ low DCT frequencies), so two different photos rarely agree in both. A match that
 confirmed does not join; the closest such match of each use is kept in ``unconfirmed``
 so that explanations can say what was not linked and why. Chosen from
 ``benchmarks/bench_photo_confirmation.py``: on 1,500 synthetic photos (10,500 images)
-the rule cut the different-photo pairs within radius 8 from 43 to 2 and lost 9 of
+the rule cut the different-photo pairs within radius 8 from 43 to 2 and lost 10 of
 31,466 same-photo pairs; on scikit-image's people-free samples cut into tiles (the hard
-case: near-symmetric images on black), from 152 to 43, losing 3 % of same-photo pairs.
+case: near-symmetric images on black), from 152 to 38, losing 4 % of same-photo pairs.
 
 Uses are processed in blocks, in order; a use that matches an earlier block's photo is
 not compared with photos started in its own block, so in rare cases (a use within the
