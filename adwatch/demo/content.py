@@ -728,9 +728,10 @@ def _burner_ad(
         HELP_DESK_PHONE_E164,
         AGENCY_PHONE_E164,
     }
-    burner = next(
-        phone for s in _UK_ADVERTISER_SUFFIXES if (phone := f"{_UK_PREFIX_E164}{s:03d}") not in used
-    )
+    unused = (f"{_UK_PREFIX_E164}{s:03d}" for s in _UK_ADVERTISER_SUFFIXES)
+    burner = next((phone for phone in unused if phone not in used), None)
+    if burner is None:
+        return  # a site this large has used every fiction number: no ad can switch
     index = max(i for i, d in enumerate(drafts) if d.advertiser_id == adv.advertiser_id)
     draft = drafts[index]
     photo = names.new()

@@ -242,3 +242,10 @@ def test_a_booking_office_number_sits_beside_several_advertisers_own() -> None:
     assert {ad.phone_e164 for ad in content.ads}.isdisjoint({AGENCY_PHONE_E164})
     # Beside at least five other numbers: the matcher's hub rule applies to it.
     assert len({ad.phone_e164 for ad in printing}) >= 5
+
+
+def test_a_site_that_uses_every_fiction_number_still_generates() -> None:
+    # Past about 1,000 advertisers no number is left for the ad that switches numbers.
+    content = generate_demo_content(seed=7, n_ads=5000)
+    assert len(content.ads) == 5000
+    assert all(is_fiction_phone(ad.phone_e164) for ad in content.ads)
