@@ -1104,11 +1104,36 @@ class SchedulerRunner:
             scheduler = self._scheduler
             if scheduler is not None and scheduler.running:
                 scheduler.shutdown(wait=wait)
+                if wait:
+                    self._drop_jobs_of_ended_schedules(scheduler)
         finally:
             self._scheduler = None
             lock, self._lock = self._lock, None
             if lock is not None:
                 lock.release()
+
+    def _drop_jobs_of_ended_schedules(self, scheduler: BackgroundScheduler) -> None:
+        """A firing that stopped its schedule while the scheduler shut down could not take
+        its job off (a stopped APScheduler looks only at its pending jobs): take such jobs
+        out of the job store itself, so that none outlives its schedule."""
+        store = scheduler._jobstores.get("default")  # after shutdown: no public accessor
+        if not isinstance(store, SQLAlchemyJobStore):
+            return
+        with self.session_factory() as session:
+            active = {
+                job_id_of(schedule_id)
+                for schedule_id in session.scalars(
+                    select(Schedule.id).where(
+                        Schedule.paused_at.is_(None), Schedule.stopped_at.is_(None)
+                    )
+                )
+            }
+        with store.engine.connect() as connection:
+            stored = connection.execute(select(store.jobs_t.c.id)).scalars().all()
+        for job_id in stored:
+            if job_id.startswith(JOB_PREFIX) and job_id not in active:
+                with contextlib.suppress(JobLookupError):
+                    store.remove_job(job_id)
 
     def __enter__(self) -> SchedulerRunner:
         self.start()

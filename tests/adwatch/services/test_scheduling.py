@@ -547,3 +547,20 @@ def test_daily_purge_is_registered_and_a_missed_one_runs_as_the_scheduler(
     with session_factory() as session:
         assert session.get(Ad, expired) is None and session.get(Ad, live) is not None
         assert session.scalar(select(func.count()).select_from(CrawlRun)) == 1
+
+
+def test_a_schedule_stopped_as_the_scheduler_shuts_down_leaves_no_job_behind(
+    settings: Settings, session_factory: sessionmaker[Session], people: People
+) -> None:
+    """A firing that stops its schedule while the scheduler shuts down cannot take the job
+    off through APScheduler (stopped, it looks only at pending jobs); stop() does it."""
+    authorisation_id = authorise(settings, session_factory, people.legal)
+    schedule = schedule_every(settings, session_factory, people.investigator, authorisation_id, 60)
+    slow_sync = SchedulerRunner(settings, session_factory, sync_seconds=3600)
+    with slow_sync:
+        assert f"schedule-{schedule.id}" in job_ids(session_factory)
+        with session_factory.begin() as session:  # as the firing does, before drop_job
+            row = session.get(Schedule, schedule.id)
+            assert row is not None
+            row.stopped_at, row.stop_reason = datetime.now(UTC), "authorisation expired"
+    assert f"schedule-{schedule.id}" not in job_ids(session_factory)
