@@ -38,8 +38,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from benchmarks.corpus import TRANSFORMS, _image_spec, render_image
-from matching.images import DEFAULT_RADIUS, HammingIndex, describe_image, photo_pairing
-from matching.photos import CONFIRM_DHASH, CONFIRM_FROM, HASHES_PER_USE, fingerprint_rows
+from matching.images import DEFAULT_RADIUS, HammingIndex, describe_image
+from matching.photos import (
+    CONFIRM_DHASH,
+    CONFIRM_FROM,
+    HASHES_PER_USE,
+    fingerprint_rows,
+    photo_pairing,
+)
 from matching.records import ImageFingerprint
 
 # scikit-image's bundled samples without a person in them (``astronaut``, ``camera`` and

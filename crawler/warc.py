@@ -449,14 +449,11 @@ class RunWarcWriter:
                     session.add(row)
                     session.flush()
                     row_id = row.id
-            except IntegrityError:
-                # A row of a file gone from disk holds the name: take the next one.
+            except BaseException as exc:
                 unfinished_path(path).unlink(missing_ok=True)
                 os.close(descriptor)
-                continue
-            except BaseException:
-                unfinished_path(path).unlink(missing_ok=True)
-                os.close(descriptor)
+                if isinstance(exc, IntegrityError):
+                    continue  # a row of a file gone from disk holds the name: the next one
                 raise
             break
         else:

@@ -140,26 +140,10 @@ def hamming(a: int, b: int) -> int:
 
 def image_distance(a: ImageFingerprint, b: ImageFingerprint) -> int:
     """Smallest distance from either photo's pHash to the other's pHash or variants."""
-    return photo_pairing(a, b)[0]
-
-
-def photo_pairing(a: ImageFingerprint, b: ImageFingerprint) -> tuple[int, int | None]:
-    """The pHash distance of two photos (``image_distance``) and the dHash distance of the
-    same pairing of copies (either photo's original against the other's original or one
-    of its variants; ties: the closer dHash); ``None`` when a dHash is unknown."""
-    pairs = [(0, k) for k in range(1 + len(b.variants))]
-    pairs += [(k, 0) for k in range(1, 1 + len(a.variants))]
-    a_hashes, b_hashes = (a.phash, *a.variants), (b.phash, *b.variants)
-    known = len(a.dhashes) == len(a_hashes) and len(b.dhashes) == len(b_hashes)
-    best: tuple[int, int | None] = (65, None)
-    for i, j in pairs:
-        distance = hamming(a_hashes[i], b_hashes[j])
-        second = hamming(a.dhashes[i], b.dhashes[j]) if known else None
-        if distance < best[0] or (
-            distance == best[0] and second is not None and (best[1] is None or second < best[1])
-        ):
-            best = (distance, second)
-    return best
+    return min(
+        min(hamming(a.phash, other) for other in (b.phash, *b.variants)),
+        min(hamming(b.phash, other) for other in a.variants) if a.variants else 64,
+    )
 
 
 @contextmanager

@@ -88,9 +88,20 @@ def dhash_rows(images: Sequence[ImageFingerprint]) -> tuple[U64Array, npt.NDArra
     return rows, known
 
 
+def photo_pairing(a: ImageFingerprint, b: ImageFingerprint) -> tuple[int, int | None]:
+    """``pairing_distances`` of two fingerprints: the pHash distance of the photos (either
+    one's original against the other's original or a variant) and the dHash distance of
+    that pairing; ``None`` when a dHash is unknown."""
+    hashes = fingerprint_rows([a, b])
+    dhashes, known = dhash_rows([a, b])
+    return pairing_distances(
+        hashes[0], dhashes[0] if known[0] else None, hashes[1], dhashes[1] if known[1] else None
+    )
+
+
 def pairing_distances(
-    hashes_a: Sequence[int], dhashes_a: Sequence[int] | None,
-    hashes_b: Sequence[int], dhashes_b: Sequence[int] | None,
+    hashes_a: Sequence[int] | U64Array, dhashes_a: Sequence[int] | U64Array | None,
+    hashes_b: Sequence[int] | U64Array, dhashes_b: Sequence[int] | U64Array | None,
 ) -> tuple[int, int | None]:  # fmt: skip
     """pHash distance of two uses (their closest pairing of copies) and the dHash distance
     of that pairing (ties: the closer dHash); ``None`` when either dHash is unknown."""
@@ -182,10 +193,7 @@ class PhotoGroups:
     def distance(self, a: int, b: int) -> int:
         """Bits between two uses: the pHash of either against the other's pHash or variants."""
         hashes = self._hashes.view()
-        left, right = hashes[a].tolist(), hashes[b].tolist()
-        forward = min((value ^ left[0]).bit_count() for value in right)
-        backward = min((value ^ right[0]).bit_count() for value in left)
-        return int(min(forward, backward))
+        return pairing_distances(hashes[a], None, hashes[b], None)[0]
 
     def _add_block(
         self, block: U64Array, second: U64Array, known: npt.NDArray[np.bool_]
@@ -236,19 +244,24 @@ class PhotoGroups:
 
     def _confirmed(
         self,
+        use: int,
+        photo: int,
         distance: int,
-        hashes: Sequence[int], second: Sequence[int] | None,
-        other: Sequence[int], other_second: Sequence[int] | None,
-    ) -> tuple[bool, int, int | None]:  # fmt: skip
-        """Whether a match found at ``distance`` bits stands: below ``confirm_from`` it
-        does; at or above, the dHash of its pairing must be within ``confirm_dhash``."""
+        hashes: U64Array, second: U64Array | None,
+        other: U64Array, other_second: U64Array | None,
+    ) -> bool:  # fmt: skip
+        """Whether ``use``'s match to ``photo`` found at ``distance`` bits stands: below
+        ``confirm_from`` it does; at or above, the dHash of its pairing must be within
+        ``confirm_dhash``. A refused match is noted in ``unconfirmed`` (the closest one)."""
         if distance < self.confirm_from:
-            return True, distance, None
+            return True
         paired, dhash = pairing_distances(hashes, second, other, other_second)
-        confirmed = paired < self.confirm_from or (
-            dhash is not None and dhash <= self.confirm_dhash
-        )
-        return confirmed, paired, dhash
+        if paired < self.confirm_from or (dhash is not None and dhash <= self.confirm_dhash):
+            return True
+        noted = self.unconfirmed.get(use)
+        if noted is None or paired < noted[1]:
+            self.unconfirmed[use] = (photo, paired, dhash)
+        return False
 
     def _take_closest(
         self,
@@ -284,16 +297,13 @@ class PhotoGroups:
             if photos[row] >= 0:
                 continue
             leader = self._leader_use[photo]
-            confirmed, paired, dhash = self._confirmed(
+            keep[hit] = self._confirmed(
+                first_use + row,
+                photo,
                 int(hit_distances[hit]),
-                block[row].tolist(), second[row].tolist() if known[row] else None,
-                hashes[leader].tolist(), dhashes[leader].tolist() if dhash_known[leader] else None,
+                block[row], second[row] if known[row] else None,
+                hashes[leader], dhashes[leader] if dhash_known[leader] else None,
             )  # fmt: skip
-            if not confirmed:
-                keep[hit] = False
-                noted = self.unconfirmed.get(first_use + row)
-                if noted is None or paired < noted[1]:
-                    self.unconfirmed[first_use + row] = (photo, paired, dhash)
         hit_rows, hit_photos, hit_distances = hit_rows[keep], hit_photos[keep], hit_distances[keep]
         open_hit = photos[hit_rows] < 0
         hit_rows, hit_photos, hit_distances = (
@@ -345,17 +355,14 @@ class PhotoGroups:
             for other, distance in near.get(row, {}).items():
                 if other not in leader_photo:
                     continue
-                confirmed, paired, dhash = self._confirmed(
+                if self._confirmed(
+                    first_use + row,
+                    leader_photo[other],
                     distance,
-                    block[row].tolist(), second[row].tolist() if known[row] else None,
-                    block[other].tolist(), second[other].tolist() if known[other] else None,
-                )  # fmt: skip
-                if confirmed:
+                    block[row], second[row] if known[row] else None,
+                    block[other], second[other] if known[other] else None,
+                ):  # fmt: skip
                     earlier.append((distance, leader_photo[other]))
-                else:
-                    noted = self.unconfirmed.get(first_use + row)
-                    if noted is None or paired < noted[1]:
-                        self.unconfirmed[first_use + row] = (leader_photo[other], paired, dhash)
             if earlier:
                 photos[row], distances[row] = min(earlier)[::-1]
                 continue

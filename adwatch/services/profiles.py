@@ -338,19 +338,7 @@ def show_profile(session: Session, access: AccessContext, profile_id: int) -> Pr
         )
         for ad_id, seen_at, city, site, case, url, title, evidence, authorisation_id, order in rows
     )
-    phones = tuple(
-        sorted(
-            set(
-                session.scalars(
-                    select(Phone.e164)
-                    .join(AdPhone, AdPhone.phone_id == Phone.id)
-                    .join(ProfileMembership, ProfileMembership.ad_id == AdPhone.ad_id)
-                    .join(Ad, Ad.id == AdPhone.ad_id)
-                    .where(ProfileMembership.profile_id == profile_id, _within(ids))
-                )
-            )
-        )
-    )
+    phones = tuple(sorted({phone for listed in phones_of_ad.values() for phone in listed}))
     events = tuple(
         (_aware(at) or at, kind, reason)
         for at, kind, reason in session.execute(

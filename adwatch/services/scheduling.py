@@ -1119,15 +1119,7 @@ class SchedulerRunner:
         store = scheduler._jobstores.get("default")  # after shutdown: no public accessor
         if not isinstance(store, SQLAlchemyJobStore):
             return
-        with self.session_factory() as session:
-            active = {
-                job_id_of(schedule_id)
-                for schedule_id in session.scalars(
-                    select(Schedule.id).where(
-                        Schedule.paused_at.is_(None), Schedule.stopped_at.is_(None)
-                    )
-                )
-            }
+        active = self._active_schedules()
         with store.engine.connect() as connection:
             stored = connection.execute(select(store.jobs_t.c.id)).scalars().all()
         for job_id in stored:
@@ -1142,12 +1134,10 @@ class SchedulerRunner:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def sync(self) -> None:
-        """Bring the jobs in line with the schedules table: a job for every active schedule,
-        none for a paused, stopped or removed one."""
-        scheduler = self.scheduler
+    def _active_schedules(self) -> dict[str, Schedule]:
+        """Schedules that should have a job (neither paused nor stopped), by job id."""
         with self.session_factory() as session:
-            active = {
+            return {
                 job_id_of(schedule.id): schedule
                 for schedule in session.scalars(
                     select(Schedule).where(
@@ -1155,6 +1145,12 @@ class SchedulerRunner:
                     )
                 )
             }
+
+    def sync(self) -> None:
+        """Bring the jobs in line with the schedules table: a job for every active schedule,
+        none for a paused, stopped or removed one."""
+        scheduler = self.scheduler
+        active = self._active_schedules()
         for job in scheduler.get_jobs(jobstore="default"):
             if job.id.startswith(JOB_PREFIX) and job.id not in active:
                 self.drop_job(job.id)
