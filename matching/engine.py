@@ -271,6 +271,11 @@ class MatchingEngine:
         """Phones currently treated as hubs."""
         return frozenset(self._hub_phones)
 
+    def skip_profile_ids_below(self, first_free: int) -> None:
+        """Give new profiles ids from ``first_free`` on at the least (ids taken elsewhere
+        since this engine was made, by another scope, are not handed out again)."""
+        self._next_profile_id = max(self._next_profile_id, first_free)
+
     def load(self, ads: Sequence[AdFeatures], profile_of: Mapping[str, int]) -> None:
         """Restore already linked ads as they are stored, without re-linking them.
 

@@ -8,15 +8,32 @@ unrelated advertisers use it), so features are built for a batch against a
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
 
 from matching.phones import PHONE_HUB_DEGREE, extract_phones, hub_phones
 from matching.records import AdFeatures, AdInput
 from matching.text import (
     BoilerplateModel,
+    owner_key,
     sentence_key,
     split_sentences,
     text_signatures,
 )
+
+# Bumped whenever the features of an ad would come out differently for the same input
+# (normalisation, sentence splitting, signatures): stored features of another revision are
+# computed again.
+FEATURES_REVISION: Final = "2026-11-30"
+
+
+@dataclass(frozen=True, slots=True)
+class TextObservation:
+    """What an ad told the boilerplate model: its author's ``owner_key`` and its sentences'
+    keys. Kept with the ad, they rebuild the model without reading the ads' text again."""
+
+    owner: int
+    sentence_keys: tuple[int, ...]
 
 
 def phones_of(ad: AdInput, default_region: str = "NL") -> tuple[str, ...]:
@@ -44,6 +61,8 @@ def build_features(
     known_phones: Mapping[str, tuple[str, ...]] | None = None,
     boilerplate: BoilerplateModel | None = None,
     hub_degree: int = PHONE_HUB_DEGREE,
+    known_hubs: Collection[str] = frozenset(),
+    observations: list[TextObservation] | None = None,
 ) -> list[AdFeatures]:
     """Features for ``ads``; the boilerplate model observes them all before any is reduced.
 
@@ -51,17 +70,23 @@ def build_features(
     (the crawler also reads a page's phone field); other ads' numbers are extracted from
     title and text. Pass ``boilerplate`` to count against a larger collection; it is
     updated in place. ``hub_degree`` is the engine's ``phone_hub_degree``: hub numbers
-    are nobody's authorship.
+    are nobody's authorship, and ``known_hubs`` adds those the larger collection knows.
+    ``observations``, when given, receives each ad's ``TextObservation`` in order.
     """
     model = boilerplate if boilerplate is not None else BoilerplateModel()
     known = known_phones or {}
     phone_lists = [
         known[ad.ad_id] if ad.ad_id in known else phones_of(ad, default_region) for ad in ads
     ]
-    hubs = hub_phones(phone_lists, hub_degree)
+    hubs = hub_phones(phone_lists, hub_degree) | set(known_hubs)
     sentence_lists = [split_sentences(f"{ad.title}.\n{ad.text}") for ad in ads]
     for ad, phones, sentences in zip(ads, phone_lists, sentence_lists, strict=True):
-        model.observe(owner_of(ad, phones, hubs), [sentence_key(s) for s in sentences])
+        seen = TextObservation(
+            owner_key(owner_of(ad, phones, hubs)), tuple(sentence_key(s) for s in sentences)
+        )
+        model.observe_hashed(seen.owner, seen.sentence_keys)
+        if observations is not None:
+            observations.append(seen)
     kept = [model.distinctive_sentences(s) for s in sentence_lists]
     distinctive = [" ".join(k) for k in kept]
     shares = [_share(k, s) for k, s in zip(kept, sentence_lists, strict=True)]

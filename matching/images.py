@@ -320,6 +320,23 @@ class HammingIndex:
     def __len__(self) -> int:
         return self._size
 
+    def __getstate__(self) -> dict[str, Any]:
+        # faiss tables do not pickle; they hold only the recent adds and are rebuilt.
+        state = {name: value for name, value in self.__dict__.items() if name != "_tables"}
+        state["_hashes"] = self._hashes[: self._size]
+        state["_keys"] = self._keys[: self._size]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._main is not None:
+            self._main.rebind(self._hashes[: self._main_size])
+        self._tables = [faiss.IndexBinaryHash(64, bits) for _, bits in _CHUNKS]
+        recent = self._hashes[self._main_size : self._size]
+        if len(recent):
+            for (shift, _), table in zip(_CHUNKS, self._tables, strict=True):
+                table.add(_codes(_rotate_right(recent, shift)))
+
     def add(
         self, keys: Sequence[int] | npt.NDArray[Any], hashes: Sequence[int] | npt.NDArray[Any]
     ) -> None:
@@ -457,6 +474,10 @@ class _SortedTables:
     def rebind(self, hashes: U64Array) -> None:
         """Read the same hashes from another array (the index grew its storage)."""
         self._hashes = hashes
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The hashes belong to the owning index, which pickles them and rebinds them.
+        return {**self.__dict__, "_hashes": None}
 
     def search(
         self, queries: U64Array, radius: int, flips: int

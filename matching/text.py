@@ -171,6 +171,11 @@ def sentence_key(sentence: str) -> int:
 _MERGE_ROWS = 1 << 16
 
 
+def owner_key(owner: str) -> int:
+    """The 64-bit key under which the boilerplate model counts an owner (an author)."""
+    return int.from_bytes(blake2b(owner.encode(), digest_size=8).digest(), "little")
+
+
 class BoilerplateModel:
     """Counts, per sentence key, the distinct owners that used it, saturating at ``min_owners``.
 
@@ -190,10 +195,13 @@ class BoilerplateModel:
 
     def observe(self, owner: str, keys: Iterable[int]) -> None:
         """Record that ``owner`` used the sentences with these keys."""
+        self.observe_hashed(owner_key(owner), keys)
+
+    def observe_hashed(self, owner_hash: int, keys: Iterable[int]) -> None:
+        """``observe`` with the owner given as its ``owner_key`` (how it is stored)."""
         unique = list(dict.fromkeys(keys))
         if not unique:
             return
-        owner_hash = int.from_bytes(blake2b(owner.encode(), digest_size=8).digest(), "little")
         starts, stops = self._stored_ranges(unique)
         for key, start, stop in zip(unique, starts, stops, strict=True):
             stored = stop - start

@@ -487,6 +487,29 @@ class ProfileMembership(Base):
     ad: Mapped[Ad] = relationship()
 
 
+class AdLinkFeatures(Base):
+    """What linking compares of an ad, kept so that later linking need not compute it again.
+
+    Written when the ad is first linked. The distinctive text depends on the boilerplate
+    seen by then and stays as it was; ``owner_key`` and ``sentence_keys`` rebuild the
+    boilerplate model without reading ad text. Deleted with the ad.
+    """
+
+    __tablename__ = "ad_link_features"
+
+    ad_id: Mapped[int] = mapped_column(ForeignKey("ads.id", ondelete="CASCADE"), primary_key=True)
+    # ``matching.features.FEATURES_REVISION`` that computed them.
+    revision: Mapped[str] = mapped_column(String(40))
+    # Author key of the boilerplate model (a 64-bit hash, as 16 hex digits).
+    owner_key: Mapped[str] = mapped_column(String(16))
+    # Sentence keys, little-endian uint64.
+    sentence_keys: Mapped[bytes] = mapped_column(LargeBinary)
+    distinctive_text: Mapped[str] = mapped_column(Text)
+    distinctive_share: Mapped[float] = mapped_column(Float)
+    # MinHash signature, little-endian uint32 (empty when the text is too short).
+    text_signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class AuditEntry(Base):
     """One link of the hash-chained audit log."""
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adwatch.cli import run
 from adwatch.cli.app_context import AppContext
 from adwatch.services.crawling import CrawlAndLinkOutcome, crawl_and_link
+from adwatch.services.link_snapshots import LinkSnapshots
 from adwatch.services.linking import LinkOutcome, link_unlinked_ads
 from adwatch.settings import Settings
 from crawler.site_profile import get_site_profile
@@ -222,10 +223,13 @@ class Store:
             session.flush()
             return ad.id
 
-    def link(self, investigator: AccessContext) -> LinkOutcome:
-        """Link this case's unlinked ads, as its investigator."""
+    def link(
+        self, investigator: AccessContext, snapshots: LinkSnapshots | None = None
+    ) -> LinkOutcome:
+        """Link this case's unlinked ads, as its investigator (with ``snapshots``: through
+        the scope's engine snapshot, as crawls do)."""
         with self.session_factory.begin() as session:
-            return link_unlinked_ads(session, investigator, [self.case_id])
+            return link_unlinked_ads(session, investigator, [self.case_id], snapshots=snapshots)
 
     def profile_of(self, ad_id: int) -> int:
         with self.session_factory() as session:

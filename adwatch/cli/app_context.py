@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from adwatch.services.link_snapshots import LinkSnapshots, open_link_snapshots
 from adwatch.settings import Settings
 from legal_policy.access import AccessContext
 from legal_policy.catalogue import LegalBasisCatalogue, load_catalogue
@@ -63,6 +64,10 @@ class AppContext:
         """Sessions on a database whose schema is current."""
         ensure_schema_current(self.engine)
         return make_session_factory(self.engine)
+
+    def link_snapshots(self) -> LinkSnapshots:
+        """The linking engine's snapshots under the data directory."""
+        return open_link_snapshots(self.settings.data_dir, self.settings.resolved_secret_key_file)
 
     def access(self, justification: str | None = None) -> AccessContext:
         """The acting user's access context; unknown or disabled users are refused."""

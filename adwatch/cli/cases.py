@@ -84,7 +84,13 @@ def combine(
     access = context.access()
     with context.session_factory.begin() as session:
         outcome = combine_and_relink(
-            session, access, case_a, case_b, reason, context.settings.default_phone_region
+            session,
+            access,
+            case_a,
+            case_b,
+            reason,
+            context.settings.default_phone_region,
+            context.link_snapshots(),
         )
     context.console.print(
         f"cases {case_a} and {case_b} combined; profiles merged: {outcome.profiles_merged}, "
@@ -104,7 +110,13 @@ def separate(
     access = context.access()
     with context.session_factory.begin() as session:
         outcome = separate_and_relink(
-            session, access, case_a, case_b, reason, context.settings.default_phone_region
+            session,
+            access,
+            case_a,
+            case_b,
+            reason,
+            context.settings.default_phone_region,
+            context.link_snapshots(),
         )
     context.console.print(
         f"cases {case_a} and {case_b} separated; profiles split: {outcome.profiles_split}, "

@@ -95,6 +95,7 @@ def purge_command(
         reason=reason,
         dry_run=dry_run,
         checkpoint_file=settings.resolved_audit_checkpoint_file,
+        snapshots=context.link_snapshots(),
     )
     receipt = outcome.receipt
     what = f"case {receipt.case} (closed)" if receipt.case else "expired data"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from adwatch.services.link_snapshots import LinkSnapshots
 from adwatch.services.linking import LinkOutcome, relink_cases
 from legal_policy.access import AccessContext
 from legal_policy.registry import combine_cases, get_case, separate_cases
@@ -17,6 +18,7 @@ def combine_and_relink(
     case_b: str,
     reason: str,
     default_region: str,
+    snapshots: LinkSnapshots | None,
 ) -> LinkOutcome:
     """Record the combination (legal officers) and link the two cases' ads together."""
     combination = combine_cases(session, access, case_a, case_b, reason)
@@ -27,6 +29,7 @@ def combine_and_relink(
         f"cases {case_a} and {case_b} combined: {reason.strip()}",
         permission=Permission.COMBINE_CASES,
         default_region=default_region,
+        snapshots=snapshots,
     )
 
 
@@ -37,6 +40,7 @@ def separate_and_relink(
     case_b: str,
     reason: str,
     default_region: str,
+    snapshots: LinkSnapshots | None,
 ) -> LinkOutcome:
     """Reverse a combination (legal officers): afterwards no profile spans both cases."""
     separate_cases(session, access, case_a, case_b, reason)
@@ -47,4 +51,5 @@ def separate_and_relink(
         f"cases {case_a} and {case_b} separated again: {reason.strip()}",
         permission=Permission.COMBINE_CASES,
         default_region=default_region,
+        snapshots=snapshots,
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from adwatch.services.link_snapshots import open_link_snapshots
 from adwatch.services.linking import LinkOutcome, link_unlinked_ads
 from crawler.config import CrawlerConfig
 from crawler.run_control import ProgressCallback, RunOutcome, start_crawl_run
@@ -52,7 +53,11 @@ def crawl_and_link(
     with session_factory.begin() as session:
         case_id = get_authorisation(session, authorisation_id).case_id
         linking = link_unlinked_ads(
-            session, access, [case_id], default_region=config.default_phone_region
+            session,
+            access,
+            [case_id],
+            default_region=config.default_phone_region,
+            snapshots=open_link_snapshots(config.data_dir, config.secret_key_file),
         )
     with session_factory.begin() as session:
         monitor = apply_monitor(

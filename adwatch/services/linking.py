@@ -1,9 +1,12 @@
 """Linking captured ads into candidate profiles in the database, inside their case.
 
 Ads are linked only with ads of the same linking scope: their own case, and the cases it
-is combined with (``legal_policy.registry.linking_scopes``). For each scope the stored ads
-are loaded into a matching engine with the profiles they already have (no re-linking);
-only the new ads are linked, and only the profiles they touch are re-evaluated. When what
+is combined with (``legal_policy.registry.linking_scopes``). For each scope a matching
+engine holds the linked ads with the profiles they already have (no re-linking): read
+from the scope's snapshot under the data directory when that is current
+(``adwatch.services.link_snapshots``), else rebuilt from the features kept per ad
+(``ad_link_features``, computed when the ad was first linked). Only the new ads' features
+are computed; only the profiles they touch are re-evaluated. When what
 may be linked changes (cases combined or separated, ads purged) a scope is re-linked from
 scratch with ``relink_cases``, keeping profile ids where profiles live on. Memberships,
 profile events and indicator scores are written back in the caller's transaction, and the
@@ -12,13 +15,18 @@ change is audited.
 
 from __future__ import annotations
 
+import logging
+import sys
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import BigInteger, and_, cast, delete, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
+from adwatch.services.link_snapshots import LinkingState, LinkSnapshots, ScopeState
 from adwatch.services.scoring import score_profiles
 from crawler.indicator_model import load_indicator_model
 from legal_policy.access import AccessContext
@@ -26,12 +34,14 @@ from legal_policy.audit_log import record_event
 from legal_policy.registry import case_ref, linking_scopes
 from legal_policy.roles import Permission
 from matching.engine import BatchResult, MatchConfig, MatchingEngine
-from matching.features import build_features
+from matching.features import FEATURES_REVISION, TextObservation, build_features
 from matching.indicators import IndicatorModel
-from matching.records import AdInput, ImageFingerprint
+from matching.records import AdFeatures, AdInput, ImageFingerprint
+from matching.text import BoilerplateModel
 from storage.models import (
     Ad,
     AdImage,
+    AdLinkFeatures,
     AdPhone,
     CandidateProfile,
     Case,
@@ -42,6 +52,8 @@ from storage.models import (
     Site,
 )
 from storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,67 +81,98 @@ class LinkOutcome:
 NOTHING = LinkOutcome(0, 0, 0, 0)
 
 
-def load_ad_inputs(session: Session, case_ids: Iterable[int]) -> list[AdInput]:
-    """Stored ads of some cases as matcher input (images as their stored perceptual hashes).
+def load_ad_inputs(
+    session: Session, case_ids: Iterable[int], *, ad_ids: Collection[int] | None = None
+) -> list[AdInput]:
+    """Stored ads of some cases (or just ``ad_ids`` of them) as matcher input, images as
+    their stored perceptual hashes, in ad id order.
 
     A field the legal basis dropped is stored as NULL and reaches the matcher empty.
     """
-    wanted = list(case_ids)
-    images: dict[int, list[ImageFingerprint]] = defaultdict(list)
-    for ad_id, phash, variants, dhashes in session.execute(
-        select(AdImage.ad_id, AdImage.phash, AdImage.phash_variants, AdImage.dhashes)
-        .join(Ad, Ad.id == AdImage.ad_id)
-        .where(Ad.case_id.in_(wanted))
-        .order_by(AdImage.ad_id, AdImage.position)
-    ):
-        images[ad_id].append(
-            ImageFingerprint(
-                int(phash, 16),
-                tuple(int(v, 16) for v in variants or ()),
-                tuple(int(v, 16) for v in dhashes or ()),
+    inputs: list[AdInput] = []
+    for where in _ad_filters(case_ids, ad_ids):
+        images = _images(session, where)
+        query = (
+            select(Ad.id, Site.key, Ad.url, Ad.city, Ad.posted_at, Ad.title, Ad.text)
+            .join(Site, Site.id == Ad.site_id)
+            .where(where)
+            .order_by(Ad.id)
+        )
+        inputs.extend(
+            AdInput(
+                ad_id=str(ad_id),
+                site=site,
+                url=url,
+                city=city,
+                posted_at=posted_at,
+                title=title or "",
+                text=text or "",
+                images=tuple(images.get(ad_id, ())),
             )
+            for ad_id, site, url, city, posted_at, title, text in session.execute(query)
         )
-    query = (
-        select(Ad.id, Site.key, Ad.url, Ad.city, Ad.posted_at, Ad.title, Ad.text)
-        .join(Site, Site.id == Ad.site_id)
-        .where(Ad.case_id.in_(wanted))
-        .order_by(Ad.id)
-    )
-    return [
-        AdInput(
-            ad_id=str(ad_id),
-            site=site,
-            url=url,
-            city=city,
-            posted_at=posted_at,
-            title=title or "",
-            text=text or "",
-            images=tuple(images.get(ad_id, ())),
-        )
-        for ad_id, site, url, city, posted_at, title, text in session.execute(query)
-    ]
+    return inputs
 
 
-def stored_phones(session: Session, case_ids: Iterable[int]) -> dict[str, tuple[str, ...]]:
-    """The numbers the crawler stored for each ad of some cases (E.164 or a pseudonym), in
-    the order the ad wrote them.
+def stored_phones(
+    session: Session, case_ids: Iterable[int], *, ad_ids: Collection[int] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """The numbers the crawler stored for each ad of some cases (or just ``ad_ids`` of
+    them), E.164 or a pseudonym, in the order the ad wrote them.
 
     Every ad gets an entry, empty when none was stored: the stored numbers are the ones
     the legal basis let adwatch keep, so text is never searched for more.
     """
-    wanted = list(case_ids)
-    phones: dict[str, list[str]] = {
-        str(ad_id): [] for ad_id in session.scalars(select(Ad.id).where(Ad.case_id.in_(wanted)))
-    }
-    for ad_id, e164 in session.execute(
-        select(AdPhone.ad_id, Phone.e164)
-        .join(Phone, Phone.id == AdPhone.phone_id)
-        .join(Ad, Ad.id == AdPhone.ad_id)
-        .where(Ad.case_id.in_(wanted))
-        .order_by(AdPhone.ad_id, AdPhone.position, Phone.e164)
-    ):
-        phones[str(ad_id)].append(e164)
+    phones: dict[str, list[str]] = {}
+    for where in _ad_filters(case_ids, ad_ids):
+        phones.update((str(ad_id), []) for ad_id in session.scalars(select(Ad.id).where(where)))
+        for ad_id, e164 in session.execute(
+            select(AdPhone.ad_id, Phone.e164)
+            .join(Phone, Phone.id == AdPhone.phone_id)
+            .join(Ad, Ad.id == AdPhone.ad_id)
+            .where(where)
+            .order_by(AdPhone.ad_id, AdPhone.position, Phone.e164)
+        ):
+            phones[str(ad_id)].append(e164)
     return {ad_id: tuple(values) for ad_id, values in phones.items()}
+
+
+def _ad_filters(case_ids: Iterable[int], ad_ids: Collection[int] | None) -> list[Any]:
+    """WHERE clauses that select the ads, in chunks small enough for any database."""
+    in_cases = Ad.case_id.in_(list(case_ids))
+    if ad_ids is None:
+        return [in_cases]
+    ordered = sorted(ad_ids)
+    return [
+        and_(in_cases, Ad.id.in_(ordered[start : start + _CHUNK]))
+        for start in range(0, len(ordered), _CHUNK)
+    ]
+
+
+_CHUNK = 500
+
+
+def _images(session: Session, where: Any) -> dict[int, list[ImageFingerprint]]:
+    """The selected ads' image fingerprints, in image order."""
+    images: dict[int, list[ImageFingerprint]] = defaultdict(list)
+    for ad_id, phash, variants, dhashes in session.execute(
+        select(AdImage.ad_id, AdImage.phash, AdImage.phash_variants, AdImage.dhashes)
+        .join(Ad, Ad.id == AdImage.ad_id)
+        .where(where)
+        .order_by(AdImage.ad_id, AdImage.position)
+    ):
+        images[ad_id].append(_fingerprint(phash, variants, dhashes))
+    return images
+
+
+def _fingerprint(
+    phash: str, variants: list[str] | None, dhashes: list[str] | None
+) -> ImageFingerprint:
+    return ImageFingerprint(
+        int(phash, 16),
+        tuple(int(v, 16) for v in variants or ()),
+        tuple(int(v, 16) for v in dhashes or ()),
+    )
 
 
 def link_unlinked_ads(
@@ -140,10 +183,14 @@ def link_unlinked_ads(
     default_region: str = "NL",
     config: MatchConfig | None = None,
     indicator_model: IndicatorModel | None = None,
+    snapshots: LinkSnapshots | None = None,
 ) -> LinkOutcome:
     """Link every ad of the given cases that has no profile yet, inside its linking scope.
 
-    Linking follows a crawl: the user must be allowed to crawl for each case.
+    Linking follows a crawl: the user must be allowed to crawl for each case. With
+    ``snapshots`` the engine of a scope is read from its snapshot when that is current
+    (else rebuilt from the database) and written back afterwards, so that the cost grows
+    with the new ads rather than with the store.
     """
     cases = _cases(session, case_ids)
     for case in cases.values():
@@ -153,7 +200,9 @@ def link_unlinked_ads(
     outcome = NOTHING
     model = indicator_model or load_indicator_model()
     for scope in sorted(scopes, key=sorted):
-        outcome += _link_scope(session, access, scope, default_region, config, model)
+        outcome += _link_scope(
+            session, access, scope, default_region, config or MatchConfig(), model, snapshots
+        )
     return outcome
 
 
@@ -164,16 +213,26 @@ def relink_cases(
     reason: str,
     *,
     permission: Permission,
+    snapshots: LinkSnapshots | None,
     default_region: str = "NL",
     config: MatchConfig | None = None,
     indicator_model: IndicatorModel | None = None,
 ) -> LinkOutcome:
     """Re-link the linking scopes of the given cases from scratch (after a combination, its
     reversal or a purge). Profile ids are kept where profiles live on; a profile id is
-    never held by two scopes. ``permission`` is what entitles the user to cause this."""
+    never held by two scopes. ``permission`` is what entitles the user to cause this.
+
+    Every ad's features are computed again against its new scope. Snapshots of scopes
+    that hold these cases are deleted (after a purge they hold deleted ads' data) and
+    the new scopes' snapshots are written.
+    """
     access.require(permission)
     _serialise_linking(session)
     cases = _cases(session, case_ids)
+    if snapshots is not None:
+        snapshots.discard(
+            set(case_ids) | {i for s in linking_scopes(session, cases).values() for i in s}
+        )
     scopes = sorted({scope for scope in linking_scopes(session, cases).values()}, key=sorted)
     model = indicator_model or load_indicator_model()
     taken: set[int] = set()
@@ -182,13 +241,10 @@ def relink_cases(
         linked = _memberships(session, scope)
         if not linked:
             continue
-        inputs = [ad for ad in load_ad_inputs(session, scope) if ad.ad_id in linked]
         engine = MatchingEngine(config, first_profile_id=_next_profile_id(session))
-        features = build_features(
-            inputs,
-            default_region=default_region,
-            known_phones=stored_phones(session, scope),
-            hub_degree=engine.config.phone_hub_degree,
+        boilerplate = BoilerplateModel()
+        features, _ = _compute_features(
+            session, scope, {int(i) for i in linked}, boilerplate, engine.config, default_region
         )
         engine.load(features, linked)
         result = engine.relink_all(reason, taken_ids=taken)
@@ -206,6 +262,10 @@ def relink_cases(
             moved,
         )
         _audit(session, access, "profiles.relinked", scope, scope_outcome, reason=reason)
+        if snapshots is not None:
+            snapshots.save(
+                LinkingState(engine, boilerplate), _scope_state(session, scope, engine.config)
+            )
         outcome += scope_outcome
     return outcome
 
@@ -215,28 +275,203 @@ def _link_scope(
     access: AccessContext,
     scope: frozenset[int],
     default_region: str,
-    config: MatchConfig | None,
+    config: MatchConfig,
     model: IndicatorModel,
+    snapshots: LinkSnapshots | None,
 ) -> LinkOutcome:
-    linked = _memberships(session, scope)
-    inputs = load_ad_inputs(session, scope)
-    unlinked = [ad for ad in inputs if ad.ad_id not in linked]
+    unlinked = set(
+        session.scalars(
+            select(Ad.id).where(
+                Ad.case_id.in_(scope),
+                ~select(ProfileMembership.id).where(ProfileMembership.ad_id == Ad.id).exists(),
+            )
+        )
+    )
     if not unlinked:
         return NOTHING
-    engine = MatchingEngine(config, first_profile_id=_next_profile_id(session))
-    features = build_features(
-        inputs,
-        default_region=default_region,
-        known_phones=stored_phones(session, scope),
-        hub_degree=engine.config.phone_hub_degree,
+    state = _linking_state(session, scope, config, default_region, snapshots)
+    engine = state.engine
+    engine.skip_profile_ids_below(_next_profile_id(session))
+    features, _ = _compute_features(
+        session,
+        scope,
+        unlinked,
+        state.boilerplate,
+        config,
+        default_region,
+        known_hubs=engine.hub_phones(),
     )
-    engine.load([f for f in features if f.ad_id in linked], linked)
-    result = engine.add([f for f in features if f.ad_id not in linked])
-    _store(session, result, engine.config.version)
+    result = engine.add(features)
+    _store(session, result, config.version)
     score_profiles(session, {m.profile_id for m in result.memberships}, model)
     outcome = _outcome(result, ads_linked=len(unlinked))
     _audit(session, access, "profiles.linked", scope, outcome)
+    if snapshots is not None:
+        snapshots.save(state, _scope_state(session, scope, config))
     return outcome
+
+
+def _linking_state(
+    session: Session,
+    scope: frozenset[int],
+    config: MatchConfig,
+    default_region: str,
+    snapshots: LinkSnapshots | None,
+) -> LinkingState:
+    """The scope's engine with every linked ad, from its snapshot when that is current,
+    else rebuilt from the stored features (computing those of ads that have none)."""
+    if snapshots is not None:
+        state, why = snapshots.load(_scope_state(session, scope, config))
+        if state is not None:
+            return state
+        log.info(
+            "linking scope %s: rebuilding the engine from the database (%s)", sorted(scope), why
+        )
+    linked = _memberships(session, scope)
+    boilerplate = BoilerplateModel()
+    stored = _stored_features(session, scope, linked.keys())
+    for _, observation in stored.values():
+        boilerplate.observe_hashed(observation.owner, observation.sentence_keys)
+    missing = {int(ad_id) for ad_id in linked if ad_id not in stored}
+    if missing:
+        computed, observations = _compute_features(
+            session, scope, missing, boilerplate, config, default_region
+        )
+        stored.update((f.ad_id, (f, o)) for f, o in zip(computed, observations, strict=True))
+    engine = MatchingEngine(config)
+    engine.load([stored[ad_id][0] for ad_id in sorted(stored, key=int)], linked)
+    return LinkingState(engine, boilerplate)
+
+
+def _compute_features(
+    session: Session,
+    scope: frozenset[int],
+    ad_ids: Collection[int],
+    boilerplate: BoilerplateModel,
+    config: MatchConfig,
+    default_region: str,
+    *,
+    known_hubs: Collection[str] = frozenset(),
+) -> tuple[list[AdFeatures], list[TextObservation]]:
+    """Features of these ads of the scope against ``boilerplate`` (which observes them),
+    kept in the database over any kept before (an ad taken out of its profile keeps its
+    features; a relinking computes them again against the new scope)."""
+    observations: list[TextObservation] = []
+    features = build_features(
+        load_ad_inputs(session, scope, ad_ids=ad_ids),
+        default_region=default_region,
+        known_phones=stored_phones(session, scope, ad_ids=ad_ids),
+        boilerplate=boilerplate,
+        hub_degree=config.phone_hub_degree,
+        known_hubs=known_hubs,
+        observations=observations,
+    )
+    ids = sorted(ad_ids)
+    for start in range(0, len(ids), _CHUNK):
+        session.execute(
+            delete(AdLinkFeatures).where(AdLinkFeatures.ad_id.in_(ids[start : start + _CHUNK]))
+        )
+    rows = [
+        {
+            "ad_id": int(feature.ad_id),
+            "revision": FEATURES_REVISION,
+            "owner_key": f"{observation.owner:016x}",
+            "sentence_keys": _pack_keys(observation.sentence_keys),
+            "distinctive_text": feature.distinctive_text,
+            "distinctive_share": feature.distinctive_share,
+            "text_signature": feature.text_signature,
+        }
+        for feature, observation in zip(features, observations, strict=True)
+    ]
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(AdLinkFeatures), rows[start : start + 5000])
+    return features, observations
+
+
+def _pack_keys(keys: Sequence[int]) -> bytes:
+    packed = array("Q", keys)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack_keys(data: bytes) -> tuple[int, ...]:
+    keys = array("Q", data)
+    if sys.byteorder != "little":
+        keys.byteswap()
+    return tuple(keys)
+
+
+def _stored_features(
+    session: Session, scope: frozenset[int], linked: Iterable[str]
+) -> dict[str, tuple[AdFeatures, TextObservation]]:
+    """Stored features of the scope's linked ads made by this feature revision."""
+    wanted = set(linked)
+    phones = stored_phones(session, scope)
+    images = _images(session, Ad.case_id.in_(scope))
+    found: dict[str, tuple[AdFeatures, TextObservation]] = {}
+    for row in session.execute(
+        select(
+            Ad.id,
+            Site.key,
+            Ad.city,
+            Ad.posted_at,
+            AdLinkFeatures.owner_key,
+            AdLinkFeatures.sentence_keys,
+            AdLinkFeatures.distinctive_text,
+            AdLinkFeatures.distinctive_share,
+            AdLinkFeatures.text_signature,
+        )
+        .join(Site, Site.id == Ad.site_id)
+        .join(AdLinkFeatures, AdLinkFeatures.ad_id == Ad.id)
+        .where(Ad.case_id.in_(scope), AdLinkFeatures.revision == FEATURES_REVISION)
+    ):
+        ad_id = str(row.id)
+        if ad_id not in wanted:
+            continue
+        features = AdFeatures(
+            ad_id=ad_id,
+            site=row.key,
+            city=row.city,
+            posted_at=row.posted_at,
+            phones=phones.get(ad_id, ()),
+            images=tuple(images.get(row.id, ())),
+            distinctive_text=row.distinctive_text,
+            text_signature=bytes(row.text_signature),
+            distinctive_share=row.distinctive_share,
+        )
+        found[ad_id] = (
+            features,
+            TextObservation(int(row.owner_key, 16), _unpack_keys(bytes(row.sentence_keys))),
+        )
+    return found
+
+
+def _scope_state(session: Session, scope: frozenset[int], config: MatchConfig) -> ScopeState:
+    """What the scope's snapshot must have been taken at to be current."""
+    ad_id = cast(ProfileMembership.ad_id, BigInteger)
+    profile_id = cast(ProfileMembership.profile_id, BigInteger)
+    # A mixed sum too: plain sums stay equal when two ads swap profiles.
+    mixed_term = (
+        ad_id * literal(2654435761, BigInteger) + profile_id * literal(40503, BigInteger)
+    ) % literal(1000000007, BigInteger)
+    count, ad_sum, profile_sum, mixed = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(ad_id), 0),
+            func.coalesce(func.sum(profile_id), 0),
+            func.coalesce(func.sum(mixed_term), 0),
+        )
+        .select_from(ProfileMembership)
+        .join(Ad, Ad.id == ProfileMembership.ad_id)
+        .where(Ad.case_id.in_(scope))
+    ).one()
+    return ScopeState(
+        config.version,
+        FEATURES_REVISION,
+        tuple(sorted(scope)),
+        (int(count), int(ad_sum), int(profile_sum), int(mixed)),
+    )
 
 
 # Any constant works; it only has to be the same for every linking transaction.

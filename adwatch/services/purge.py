@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from adwatch.services.link_snapshots import LinkSnapshots
 from adwatch.services.linking import relink_cases
 from legal_policy.access import AccessContext
 from legal_policy.catalogue import LegalBasisCatalogue
@@ -22,6 +23,7 @@ from legal_policy.checkpoints import append_checkpoint_if_new
 from legal_policy.purge import PurgeReceipt, purge, unregistered_blob_files
 from legal_policy.roles import Permission
 from storage.blobstore import BlobStore
+from storage.models import Case
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ def run_purge(
     reason: str | None = None,
     dry_run: bool = False,
     checkpoint_file: Path | None = None,
+    snapshots: LinkSnapshots | None,
 ) -> PurgeOutcome:
     """Purge expired data (or close ``case_number`` and purge all of it).
 
@@ -55,8 +58,9 @@ def run_purge(
     combined with it) are re-linked, so that no link rests on evidence that was deleted.
     Files go only after the transaction committed, except a blob a crawl stored again
     while the purge ran (it is about to be held again); a dry run rolls everything back and
-    deletes nothing. With ``checkpoint_file`` the audit head, receipt included, is
-    checkpointed after the commit.
+    deletes nothing. Linking snapshots of the cases that lost ads are deleted or rewritten
+    without them (``snapshots``; ``None`` only where none are kept). With
+    ``checkpoint_file`` the audit head, receipt included, is checkpointed after the commit.
     """
     started = time.time()
     why = (
@@ -73,12 +77,19 @@ def run_purge(
             why,
             permission=Permission.PURGE,
             default_region=default_region,
+            # A dry run changes nothing, snapshots included.
+            snapshots=None if dry_run else snapshots,
         )
 
     session = session_factory.writer()  # type: ignore[attr-defined]
     try:
         session.begin()
         _sqlite_pragma(session.connection(), "secure_delete = ON")
+        if snapshots is not None and case_number is not None and not dry_run:
+            # A closed case is not re-linked, so its linking snapshot would outlive it.
+            closing = session.scalar(select(Case.id).where(Case.number == case_number))
+            if closing is not None:
+                snapshots.discard([closing])
         receipt = purge(
             session,
             access,

@@ -50,6 +50,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from adwatch.services.crawling import CrawlAndLinkOutcome, crawl_and_link
+from adwatch.services.link_snapshots import open_link_snapshots
 from adwatch.services.purge import PurgeOutcome, run_purge
 from adwatch.settings import Settings
 from crawler.errors import CrawlFailed, SiteProfileError
@@ -761,6 +762,7 @@ class _Environment:
                 now=utcnow(),
                 default_region=settings.default_phone_region,
                 checkpoint_file=settings.resolved_audit_checkpoint_file,
+                snapshots=open_link_snapshots(settings.data_dir, settings.resolved_secret_key_file),
             )
         except Exception as exc:
             logger.warning("daily purge failed: %s", type(exc).__name__)

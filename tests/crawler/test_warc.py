@@ -309,6 +309,7 @@ def test_purge_removes_a_runs_warc_files_with_its_logs(
         catalogue_of(settings, session_factory),
         blob_store=BlobStore(settings.blob_dir),
         log_dir=settings.log_dir,
+        snapshots=None,
         now=now + timedelta(days=1 + 182, hours=1),
         default_region=settings.default_phone_region,
     )
@@ -697,6 +698,7 @@ def test_closing_the_case_while_the_run_writes_leaves_no_evidence_behind(
         catalogue_of(settings, session_factory),
         blob_store=BlobStore(settings.blob_dir),
         log_dir=settings.log_dir,
+        snapshots=None,
         now=datetime.now(UTC),
         default_region=settings.default_phone_region,
         case_number="CASE-1",

@@ -11,7 +11,9 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adwatch.services.combination import combine_and_relink, separate_and_relink
+from adwatch.services.link_snapshots import open_link_snapshots
 from adwatch.services.profiles import show_profile
+from adwatch.settings import Settings
 from legal_policy.audit_log import verify_stored_chain
 from legal_policy.errors import AccessDenied, InvalidRegistryChange
 from storage.models import (
@@ -108,8 +110,9 @@ def _profiles_spanning_cases(session_factory: sessionmaker[Session]) -> int:
 
 
 def test_ads_of_two_cases_never_share_a_profile_until_combined_and_again_after_separation(
-    session_factory: sessionmaker[Session], people: People
+    session_factory: sessionmaker[Session], people: People, settings: Settings
 ) -> None:
+    snapshots = open_link_snapshots(settings.data_dir, settings.resolved_secret_key_file)
     first = Store(session_factory, people.legal, "CASE-1")
     second = Store(session_factory, people.legal, "CASE-2")
     shared = "+442079460333"
@@ -117,8 +120,10 @@ def test_ads_of_two_cases_never_share_a_profile_until_combined_and_again_after_s
     a2 = first.ad("Breda", "Nu in Breda.", (shared,))
     b1 = second.ad("Zwolle", "Rustig en discreet.", (shared,), photo=PHOTO)
     b2 = second.ad("Assen", "Nieuwe foto's.", (), photo=PHOTO ^ 0b11)
-    first.link(people.investigator)
-    second.link(people("other-investigator"))
+    first.link(people.investigator, snapshots)
+    second.link(people("other-investigator"), snapshots)
+    one, two = first.case_id, second.case_id
+    assert snapshots.path_of([one]).exists() and snapshots.path_of([two]).exists()
     # The same number in both cases: still two profiles, one per case.
     assert first.profile_of(a1) == first.profile_of(a2)
     assert second.profile_of(b1) == second.profile_of(b2)
@@ -127,21 +132,24 @@ def test_ads_of_two_cases_never_share_a_profile_until_combined_and_again_after_s
 
     # Only a legal officer combines, with a reason.
     with pytest.raises(AccessDenied), session_factory.begin() as session:
-        combine_and_relink(session, people.analyst, "CASE-1", "CASE-2", "overlap", "NL")
+        combine_and_relink(session, people.analyst, "CASE-1", "CASE-2", "overlap", "NL", snapshots)
     with pytest.raises(InvalidRegistryChange, match="reason"), session_factory.begin() as session:
-        combine_and_relink(session, people.legal, "CASE-1", "CASE-2", " ", "NL")
+        combine_and_relink(session, people.legal, "CASE-1", "CASE-2", " ", "NL", snapshots)
     with session_factory.begin() as session:
         outcome = combine_and_relink(
-            session, people.legal, "CASE-1", "CASE-2", "same phone in both cases", "NL"
+            session, people.legal, "CASE-1", "CASE-2", "same phone in both cases", "NL", snapshots
         )
     assert outcome.profiles_merged == 1
+    # The cases' own snapshots went with the combination; the combined scope has one.
+    assert not snapshots.path_of([one]).exists() and not snapshots.path_of([two]).exists()
+    assert snapshots.path_of([one, two]).exists()
     kept = first.profile_of(a1)
     assert {first.profile_of(a) for a in (a1, a2)} | {second.profile_of(b) for b in (b1, b2)} == {
         kept
     }
     # New ads of either case now link across the combination.
     b3 = second.ad("Venlo", "Terug in Venlo.", (shared,))
-    second.link(people("other-investigator"))
+    second.link(people("other-investigator"), snapshots)
     assert second.profile_of(b3) == kept
     # An analyst of CASE-1 sees the profile with CASE-1's ads only, and is told of the rest.
     with session_factory.begin() as session:
@@ -150,8 +158,12 @@ def test_ads_of_two_cases_never_share_a_profile_until_combined_and_again_after_s
     assert detail.ads_in_other_cases == 3
 
     with session_factory.begin() as session:
-        separate_and_relink(session, people.legal, "CASE-1", "CASE-2", "overlap resolved", "NL")
+        separate_and_relink(
+            session, people.legal, "CASE-1", "CASE-2", "overlap resolved", "NL", snapshots
+        )
     assert _profiles_spanning_cases(session_factory) == 0
+    assert not snapshots.path_of([one, two]).exists()
+    assert snapshots.path_of([one]).exists() and snapshots.path_of([two]).exists()
     assert first.profile_of(a1) == first.profile_of(a2) == kept
     assert len({second.profile_of(b) for b in (b1, b2, b3)}) == 1
     assert second.profile_of(b1) != kept

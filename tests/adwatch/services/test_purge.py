@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adwatch.demo.site import running_demo_server
 from adwatch.services.combination import combine_and_relink
 from adwatch.services.demo import point_demo_profile_at
+from adwatch.services.link_snapshots import open_link_snapshots
 from adwatch.services.profiles import set_subject_category
 from adwatch.services.purge import PurgeOutcome, run_purge
 from adwatch.settings import Settings
@@ -111,7 +112,10 @@ def purge_as(
         log_dir=settings.log_dir,
         now=now,
         default_region=settings.default_phone_region,
-        **options,
+        **{
+            "snapshots": open_link_snapshots(settings.data_dir, settings.resolved_secret_key_file),
+            **options,
+        },
     )
 
 
@@ -534,7 +538,7 @@ def test_closing_a_combined_case_relinks_the_other_case(
     case_1.link(people.investigator)
     case_2.link(people("other-investigator"))
     with session_factory.begin() as session:
-        combine_and_relink(session, people.legal, "CASE-1", "CASE-2", "same group", "NL")
+        combine_and_relink(session, people.legal, "CASE-1", "CASE-2", "same group", "NL", None)
     assert case_2.profile_of(first) == case_2.profile_of(second) == case_1.profile_of(bridge)
 
     purge_as(settings, session_factory, people.legal, datetime.now(UTC), case_number="CASE-1",
