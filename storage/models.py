@@ -508,6 +508,10 @@ class AdLinkFeatures(Base):
     distinctive_share: Mapped[float] = mapped_column(Float)
     # MinHash signature, little-endian uint32 (empty when the text is too short).
     text_signature: Mapped[bytes] = mapped_column(LargeBinary)
+    # The ad's indicator assessment (``IndicatorScore.as_dict``) and the digest of the
+    # indicator model that made it; assessed again when the model changes.
+    ad_assessment_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ad_assessment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class AuditEntry(Base):

@@ -105,7 +105,8 @@ class LinkSnapshots:
                 return None, "snapshot is stale"
             state: object = None
             try:
-                state = _RestrictedUnpickler(reader).load()
+                # Buffered: the unpickler's many small reads stay in C.
+                state = _RestrictedUnpickler(io.BufferedReader(reader, 1 << 20)).load()
             except Exception:  # damaged data breaks the unpickler in any number of ways
                 state = None
             # The MAC is judged first: damage is reported as such, whatever it broke.

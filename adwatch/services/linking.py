@@ -618,10 +618,12 @@ def _store(session: Session, result: BatchResult, linkage_version: str) -> None:
                 absorbed.merged_into_id = event.profile_id
                 absorbed.updated_at = now
     holding = {m.profile_id for m in result.memberships}
-    for profile_id in needed:
-        profile = session.get(CandidateProfile, profile_id)
-        if profile is not None:
+    ordered = sorted(needed)
+    for start in range(0, len(ordered), _CHUNK):
+        for profile in session.scalars(
+            select(CandidateProfile).where(CandidateProfile.id.in_(ordered[start : start + _CHUNK]))
+        ):
             profile.updated_at = now
-            if profile_id in holding:  # a profile that holds ads again is nobody's part
+            if profile.id in holding:  # a profile that holds ads again is nobody's part
                 profile.merged_into_id = None
     session.flush()

@@ -8,47 +8,102 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from matching.indicators import (
     Appearance,
     IndicatorModel,
+    IndicatorScore,
     ProfileFacts,
     describe,
     score_ad,
     score_profile,
 )
-from storage.models import Ad, AdPhone, CandidateProfile, Phone, ProfileMembership, Site
+from storage.models import (
+    Ad,
+    AdLinkFeatures,
+    AdPhone,
+    CandidateProfile,
+    Phone,
+    ProfileMembership,
+    Site,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    by_photo: bool
+    score: IndicatorScore
+    appearance: Appearance
+
+
+def _kept_assessment(
+    digest: str | None, data: dict[str, Any] | None, model: IndicatorModel
+) -> IndicatorScore | None:
+    """The kept assessment of an ad when the same model made it (and it reads back)."""
+    if not model.digest or digest != model.digest or data is None:
+        return None
+    try:
+        return IndicatorScore.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None  # assessed again, and kept anew
 
 
 def score_profiles(session: Session, profile_ids: Iterable[int], model: IndicatorModel) -> None:
-    """Recompute and store the indicator score of each given profile."""
+    """Recompute and store the indicator score of each given profile.
+
+    An ad's own assessment is kept with its linking features and reused while the model
+    is the same (by digest): growing a profile assesses only its new ads.
+    """
     ids = sorted(set(profile_ids))
     for chunk_start in range(0, len(ids), 500):
         chunk = ids[chunk_start : chunk_start + 500]
-        ads: dict[int, list[tuple[bool, str, str, str | None, datetime | None, str]]] = defaultdict(
-            list
-        )
-        for profile_id, evidence, title, text, city, posted_at, site in session.execute(
+        members: dict[int, list[_Member]] = defaultdict(list)
+        assessed: list[dict[str, object]] = []
+        for row in session.execute(
             select(
                 ProfileMembership.profile_id,
                 ProfileMembership.evidence,
+                Ad.id,
                 Ad.title,
                 Ad.text,
                 Ad.city,
                 Ad.posted_at,
                 Site.key,
+                AdLinkFeatures.ad_id.label("has_features"),
+                AdLinkFeatures.ad_assessment_digest,
+                AdLinkFeatures.ad_assessment,
             )
             .join(Ad, Ad.id == ProfileMembership.ad_id)
             .join(Site, Site.id == Ad.site_id)
+            .outerjoin(AdLinkFeatures, AdLinkFeatures.ad_id == Ad.id)
             .where(ProfileMembership.profile_id.in_(chunk))
         ):
+            score = _kept_assessment(row.ad_assessment_digest, row.ad_assessment, model)
+            if score is None:
+                score = score_ad(model, row.title, row.text)
+                if row.has_features is not None:
+                    assessed.append(
+                        {"key": row.id, "digest": model.digest, "assessment": score.as_dict()}
+                    )
             # Photos shared inside the profile, as the linker's evidence records them.
-            by_photo = any(item.get("kind") == "image" for item in evidence or ())
-            ads[profile_id].append((by_photo, title, text, city, posted_at, site))
+            by_photo = any(item.get("kind") == "image" for item in row.evidence or ())
+            members[row.profile_id].append(
+                _Member(by_photo, score, Appearance(row.posted_at, row.city, row.key))
+            )
+        if assessed:
+            session.connection().execute(
+                update(AdLinkFeatures.__table__)
+                .where(AdLinkFeatures.__table__.c.ad_id == bindparam("key"))
+                .values(
+                    ad_assessment_digest=bindparam("digest"), ad_assessment=bindparam("assessment")
+                ),
+                assessed,
+            )
         phones: dict[int, dict[str, str | None]] = defaultdict(dict)
         for profile_id, e164, region in session.execute(
             select(ProfileMembership.profile_id, Phone.e164, Phone.region)
@@ -57,22 +112,25 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
             .where(ProfileMembership.profile_id.in_(chunk))
         ):
             phones[profile_id][e164] = region or None
+        profiles = {
+            profile.id: profile
+            for profile in session.scalars(
+                select(CandidateProfile).where(CandidateProfile.id.in_(chunk))
+            )
+        }
         for profile_id in chunk:
-            profile = session.get(CandidateProfile, profile_id)
-            members = ads.get(profile_id, [])
-            if profile is None or not members:
+            profile = profiles.get(profile_id)
+            ads = members.get(profile_id, [])
+            if profile is None or not ads:
                 continue
-            ad_scores = [score_ad(model, title, text) for _, title, text, _, _, _ in members]
+            ad_scores = [member.score for member in ads]
             numbers = phones[profile_id]
             facts = ProfileFacts(
-                ad_count=len(members),
+                ad_count=len(ads),
                 phones=tuple(numbers),
                 phone_regions=tuple(numbers.values()),
-                appearances=tuple(
-                    Appearance(posted_at=posted_at, city=city, site=site)
-                    for _, _, _, city, posted_at, site in members
-                ),
-                shared_image_ad_count=sum(1 for member in members if member[0]),
+                appearances=tuple(member.appearance for member in ads),
+                shared_image_ad_count=sum(1 for member in ads if member.by_photo),
             )
             score = score_profile(model, facts, ad_scores)
             profile.indicator_score = score.score

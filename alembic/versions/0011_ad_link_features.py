@@ -6,7 +6,9 @@ Create Date: 2026-11-30
 
 Linking used to compute every stored ad's features again (phones, boilerplate, MinHash
 signature) for each new batch. They are now kept per ad when it is first linked; ads
-linked before this revision get theirs at the next linking of their case.
+linked before this revision get theirs at the next linking of their case. Each ad's
+indicator assessment is kept beside them, with the digest of the model that made it, so
+that re-scoring a profile does not assess its older ads again.
 """
 
 from collections.abc import Sequence
@@ -30,6 +32,8 @@ def upgrade() -> None:
         sa.Column("distinctive_text", sa.Text(), nullable=False),
         sa.Column("distinctive_share", sa.Float(), nullable=False),
         sa.Column("text_signature", sa.LargeBinary(), nullable=False),
+        sa.Column("ad_assessment_digest", sa.String(length=64), nullable=True),
+        sa.Column("ad_assessment", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(["ad_id"], ["ads.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("ad_id"),
     )
