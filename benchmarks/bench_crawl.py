@@ -76,18 +76,12 @@ from adwatch.services.crawling import CrawlAndLinkOutcome, crawl_and_link
 from adwatch.services.demo import DEMO_OVERRIDE_MARKER, point_demo_profile_at
 from adwatch.settings import Settings
 from benchmarks.metrics import align_table
+from benchmarks.registry import register_case_people
 from crawler.context import COMPUTE_PROCESS_NAME, STORE_PROCESS_NAME
 from crawler.site_profile import get_site_profile
 from legal_policy.access import AccessContext
 from legal_policy.authorisation_store import NewAuthorisation, register_authorisation
 from legal_policy.catalogue import LegalBasisCatalogue, load_catalogue
-from legal_policy.registry import (
-    add_case,
-    add_member,
-    add_user,
-    bootstrap_administrator,
-    load_access,
-)
 from legal_policy.retention import effective_catalogue
 from storage.db import make_engine, make_session_factory, upgrade_database
 
@@ -264,18 +258,8 @@ def make_environment(root: Path, base_url: str, concurrency: int) -> CrawlEnviro
     upgrade_database(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     session_factory = make_session_factory(engine)
-    with session_factory.begin() as session:
-        bootstrap_administrator(session, "admin", via=VIA)
+    investigator, legal = register_case_people(session_factory, CASE, VIA)
     with session_factory() as session:
-        admin = load_access(session, "admin", via=VIA)
-    with session_factory.begin() as session:
-        add_user(session, admin, "investigator", "investigator")
-        add_user(session, admin, "legal", "legal-officer")
-        add_case(session, admin, CASE)
-        add_member(session, admin, CASE, "investigator")
-    with session_factory() as session:
-        investigator = load_access(session, "investigator", via=VIA)
-        legal = load_access(session, "legal", via=VIA)
         catalogue = effective_catalogue(session, load_catalogue(settings.legal_catalogue))
     point_demo_profile_at(settings, base_url)
     set_politeness(settings, concurrency)

@@ -48,17 +48,11 @@ from adwatch.services.link_snapshots import open_link_snapshots
 from adwatch.services.linking import link_unlinked_ads
 from benchmarks.corpus import CorpusConfig, FeatureColumns, generate_features
 from benchmarks.metrics import align_table
+from benchmarks.registry import register_case_people
 from crawler.indicator_model import load_indicator_model
 from legal_policy.access import AccessContext
 from legal_policy.authorisation_store import NewAuthorisation, SiteRef, register_authorisation
 from legal_policy.catalogue import load_catalogue
-from legal_policy.registry import (
-    add_case,
-    add_member,
-    add_user,
-    bootstrap_administrator,
-    load_access,
-)
 from matching.engine import MatchingEngine
 from matching.features import FEATURES_REVISION, TextObservation, build_features
 from matching.indicators import IndicatorModel, score_ad
@@ -178,18 +172,7 @@ def _indicator_model() -> IndicatorModel:
 def _registry(session_factory: sessionmaker[Session]) -> tuple[AccessContext, dict[str, int]]:
     """A case, an investigator and an authorisation with one site, as a legal officer
     registers them; returns the investigator and the ids an ad row needs."""
-    with session_factory.begin() as session:
-        bootstrap_administrator(session, "admin", via="bench")
-    with session_factory() as session:
-        admin = load_access(session, "admin", via="bench")
-    with session_factory.begin() as session:
-        add_user(session, admin, "investigator", "investigator")
-        add_user(session, admin, "legal", "legal-officer")
-        add_case(session, admin, CASE)
-        add_member(session, admin, CASE, "investigator")
-    with session_factory() as session:
-        legal = load_access(session, "legal", via="bench")
-        investigator = load_access(session, "investigator", via="bench")
+    investigator, legal = register_case_people(session_factory, CASE, "bench")
     now = datetime.now(UTC)
     site = CASE.lower()
     ref = SiteRef(site, site, "http://bench.test", "0" * 64, frozenset({"http://bench.test:80"}))
