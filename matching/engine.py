@@ -271,6 +271,23 @@ class MatchingEngine:
         """Phones currently treated as hubs."""
         return frozenset(self._hub_phones)
 
+    def restore_memberships(self, profile_of: Mapping[str, int]) -> None:
+        """Put ads already held into the profiles given (replaying a stored linking that
+        moved them), without re-linking anything."""
+        for ad_id, profile_id in profile_of.items():
+            index = self._index_of[ad_id]
+            previous = self._profile_of[index]
+            if previous == profile_id:
+                continue
+            members = self._members.get(previous)
+            if members is not None:
+                members.discard(index)
+                if not members:
+                    del self._members[previous]
+            self._members.setdefault(profile_id, set()).add(index)
+            self._profile_of[index] = profile_id
+            self._next_profile_id = max(self._next_profile_id, profile_id + 1)
+
     def skip_profile_ids_below(self, first_free: int) -> None:
         """Give new profiles ids from ``first_free`` on at the least (ids taken elsewhere
         since this engine was made, by another scope, are not handed out again)."""

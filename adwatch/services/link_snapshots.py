@@ -2,22 +2,31 @@
 
 Linking a crawl's new ads needs the engine's indexes over every ad already linked in the
 scope. Rebuilding them from the database costs time in proportion to the store; a
-snapshot of the engine, taken when the last linking committed, costs only reading it.
+snapshot costs only reading it, and a process that links again (the scheduler) keeps the
+engine in memory and reads nothing.
+
+On disk a scope has a **base** (``scope-<cases>.snapshot``: the engine and the
+boilerplate model, pickled) and a **log** (``scope-<cases>.log``) of the linkings since:
+each frame holds one linking's new ads (their features and text observations) and the
+memberships it wrote, which replay onto the base exactly (``MatchingEngine.load`` and
+``restore_memberships``). Appending a frame costs in proportion to the new ads; when the
+log outgrows a share of the base, the next linking writes a new base and empties it.
 
 A snapshot is trusted only when
 
-* its MAC verifies under a key derived from the installation's secret key (a file placed
-  by someone else is refused; nothing in it is run: unpickling admits only the engine's
-  own classes, numpy arrays and built-in containers),
+* its MACs verify under a key derived from the installation's secret key: each log frame
+  before it is unpickled, the base as it is read (a file placed by someone else is
+  refused; unpickling admits only the engine's own classes, numpy arrays and built-in
+  containers, so nothing in a file is run),
 * it was made by the same linkage model and feature revision, and
-* the scope's memberships in the database still sum to the checksum it was taken at, so
-  a relinking, a purge, a transaction that rolled back after the snapshot was written, or
+* the scope's memberships in the database sum to the checksum its last frame ends at:
+  a relinking, a purge, a transaction that rolled back after its frame was written, or
   a hand-made change to the database all make it stale.
 
-Anything else is reported as the reason for a rebuild from the database, never an error.
-Snapshots hold ad-derived data (distinctive text, phone numbers), so the files are
-private to the owner, and a purge or relinking deletes the snapshots of the scopes it
-touches (``discard``).
+Anything else is a reason to rebuild from the database, never an error. Snapshots hold
+ad-derived data (distinctive text, phone numbers): the files are private to the owner,
+and a purge or relinking deletes those of the scopes it touches (``discard``), the
+engine held in memory included.
 """
 
 from __future__ import annotations
@@ -28,19 +37,28 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import IO, Any
 
 from legal_policy.pseudonyms import load_or_create_key
 from matching.engine import MatchingEngine
+from matching.features import TextObservation
+from matching.records import AdFeatures
 from matching.text import BoilerplateModel
 
 _MAGIC = b"adwatch-linking-snapshot 1\n"
+_LOG_MAGIC = b"adwatch-linking-log 1\n"
 _MAC_SIZE = 32
 _MAC_LABEL = b"adwatch linking snapshot"
+_LENGTH_SIZE = 8
+# A frame larger than this is not a frame (a damaged length is not followed into memory).
+_MAX_FRAME = 1 << 31
+
+Checksum = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +69,7 @@ class ScopeState:
     features_revision: str
     case_ids: tuple[int, ...]
     # (count, sum of ad ids, sum of profile ids, mixed sum) over the scope's memberships.
-    checksum: tuple[int, int, int, int]
+    checksum: Checksum
 
 
 @dataclass(slots=True)
@@ -62,12 +80,67 @@ class LinkingState:
     boilerplate: BoilerplateModel
 
 
-class LinkSnapshots:
-    """Snapshot files of linking scopes in one directory (``<data_dir>/linking``)."""
+@dataclass(frozen=True, slots=True)
+class LinkingDelta:
+    """One linking as the log keeps it: the new ads' features and text observations (in
+    order), and the profile of every ad whose membership it wrote."""
 
-    def __init__(self, directory: Path, secret_key_file: Path) -> None:
+    features: tuple[AdFeatures, ...]
+    observations: tuple[TextObservation, ...]
+    profile_of: Mapping[str, int]
+
+    def apply(self, state: LinkingState) -> None:
+        """Replay the linking onto the state it was made from."""
+        for observation in self.observations:
+            state.boilerplate.observe_hashed(observation.owner, observation.sentence_keys)
+        new = {feature.ad_id for feature in self.features}
+        state.engine.load(
+            list(self.features), {ad: p for ad, p in self.profile_of.items() if ad in new}
+        )
+        state.engine.restore_memberships(
+            {ad: p for ad, p in self.profile_of.items() if ad not in new}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    before: Checksum
+    after: Checksum
+    ads: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """Where a state handed out stands on disk: the scope it ends at, its base's MAC, and
+    the log's frames, size and ads (appending checks the log is still that size)."""
+
+    scope: ScopeState
+    base_mac: bytes
+    frames: int
+    log_size: int
+    logged_ads: int
+
+
+class LinkSnapshots:
+    """Snapshot files of linking scopes in one directory (``<data_dir>/linking``), and the
+    engine of the scope linked last, held in memory.
+
+    ``compact_share``: once the log holds this share of the base's ads, the next linking
+    writes a new base instead of a frame.
+    """
+
+    def __init__(
+        self, directory: Path, secret_key_file: Path, *, compact_share: float = 0.1
+    ) -> None:
         self.directory = directory
         self.secret_key_file = secret_key_file
+        self.compact_share = compact_share
+        self._lock = threading.Lock()
+        # The scope linked last, as written: its state and where that stands on disk.
+        self._held: tuple[LinkingState, _Origin] | None = None
+        # Where the state handed out last came from (what ``append`` continues).
+        self._origin: _Origin | None = None
 
     @cached_property
     def _key(self) -> bytes:
@@ -75,12 +148,28 @@ class LinkSnapshots:
         return hmac.new(load_or_create_key(self.secret_key_file), _MAC_LABEL, "sha256").digest()
 
     def path_of(self, case_ids: Iterable[int]) -> Path:
-        """The snapshot file of the scope of these cases."""
+        """The base snapshot file of the scope of these cases."""
         return self.directory / f"scope-{'-'.join(str(i) for i in sorted(case_ids))}.snapshot"
+
+    def log_path_of(self, case_ids: Iterable[int]) -> Path:
+        """The log file of the scope of these cases."""
+        return self.path_of(case_ids).with_suffix(".log")
+
+    # --- reading -----------------------------------------------------------------
 
     def load(self, expected: ScopeState) -> tuple[LinkingState | None, str]:
         """The scope's linking state when its snapshot is current, else ``None``; with the
-        reason a rebuild is needed (``""`` when the snapshot was used)."""
+        reason a rebuild is needed (``""`` when the snapshot was used).
+
+        The caller owns the state it gets (it will change it): a held engine is let go,
+        and comes back with ``save`` or ``append``.
+        """
+        with self._lock:
+            held, self._held, self._origin = self._held, None, None
+        if held is not None and held[1].scope == expected:
+            self._origin = held[1]
+            return held[0], ""
+        del held
         path = self.path_of(expected.case_ids)
         try:
             handle = path.open("rb")
@@ -88,8 +177,11 @@ class LinkSnapshots:
             return None, "no snapshot"
         with handle:
             size = os.fstat(handle.fileno()).st_size
-            if handle.read(len(_MAGIC)) != _MAGIC or size < len(_MAGIC) + _MAC_SIZE:
+            if size < len(_MAGIC) + _MAC_SIZE or handle.read(len(_MAGIC)) != _MAGIC:
                 return None, "not a snapshot file"
+            handle.seek(size - _MAC_SIZE)
+            base_mac = handle.read(_MAC_SIZE)
+            handle.seek(len(_MAGIC))
             reader = _MacReader(handle, self._key, size - _MAC_SIZE - len(_MAGIC))
             try:
                 header = json.loads(reader.readline())
@@ -97,11 +189,26 @@ class LinkSnapshots:
                     header["linkage_version"],
                     header["features_revision"],
                     tuple(header["case_ids"]),
-                    tuple(header["checksum"]),  # type: ignore[arg-type]
+                    _checksum(header["checksum"]),
                 )
             except (ValueError, KeyError, TypeError):
                 return None, "unreadable snapshot header"
-            if found != expected:
+            if (found.linkage_version, found.features_revision, found.case_ids) != (
+                expected.linkage_version,
+                expected.features_revision,
+                expected.case_ids,
+            ):
+                return None, "snapshot is stale"
+            frames, log_size, why = self._read_log(expected.case_ids, base_mac)
+            if frames is None:
+                return None, why
+            ends_at = frames[-1].after if frames else found.checksum
+            if ends_at != expected.checksum or any(
+                frame.before != previous
+                for frame, previous in zip(
+                    frames, [found.checksum, *(f.after for f in frames)], strict=False
+                )
+            ):
                 return None, "snapshot is stale"
             state: object = None
             try:
@@ -111,14 +218,65 @@ class LinkSnapshots:
                 state = None
             # The MAC is judged first: damage is reported as such, whatever it broke.
             reader.read_rest()
-            if not hmac.compare_digest(reader.mac(), handle.read(_MAC_SIZE)):
+            if not hmac.compare_digest(reader.mac(), base_mac):
                 return None, "snapshot fails its integrity check"
         if not isinstance(state, LinkingState):
             return None, "unreadable snapshot"
+        for frame in frames:
+            try:
+                delta = _RestrictedUnpickler(io.BytesIO(frame.payload)).load()
+                if not isinstance(delta, LinkingDelta):
+                    raise TypeError("not a linking")
+                delta.apply(state)
+            except Exception:
+                return None, "unreadable snapshot log"
+        self._origin = _Origin(
+            expected, base_mac, len(frames), log_size, sum(frame.ads for frame in frames)
+        )
         return state, ""
 
+    def _read_log(
+        self, case_ids: tuple[int, ...], base_mac: bytes
+    ) -> tuple[list[_Frame] | None, int, str]:
+        """The log's frames and size, each frame verified before anything of it is
+        unpickled."""
+        try:
+            data = self.log_path_of(case_ids).read_bytes()
+        except FileNotFoundError:
+            return [], 0, ""
+        if not data.startswith(_LOG_MAGIC):
+            return None, 0, "not a snapshot log"
+        frames: list[_Frame] = []
+        at = len(_LOG_MAGIC)
+        while at < len(data):
+            length = int.from_bytes(data[at : at + _LENGTH_SIZE], "big")
+            body_end = at + _LENGTH_SIZE + length
+            if length > _MAX_FRAME or body_end + _MAC_SIZE > len(data):
+                return None, 0, "snapshot log is truncated"
+            body = data[at + _LENGTH_SIZE : body_end]
+            mac = self._frame_mac(base_mac, len(frames), body)
+            if not hmac.compare_digest(mac, data[body_end : body_end + _MAC_SIZE]):
+                return None, 0, "snapshot log fails its integrity check"
+            line, _, payload = body.partition(b"\n")
+            try:
+                header = json.loads(line)
+                frames.append(
+                    _Frame(
+                        _checksum(header["before"]),
+                        _checksum(header["after"]),
+                        int(header["ads"]),
+                        payload,
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                return None, 0, "unreadable snapshot log"
+            at = body_end + _MAC_SIZE
+        return frames, len(data), ""
+
+    # --- writing -----------------------------------------------------------------
+
     def save(self, state: LinkingState, scope: ScopeState) -> Path:
-        """Write the scope's snapshot atomically (readable by the owner only)."""
+        """Write the scope's base atomically (owner-only), empty its log, hold the state."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.path_of(scope.case_ids)
         header = {
@@ -126,6 +284,7 @@ class LinkSnapshots:
             "features_revision": scope.features_revision,
             "case_ids": list(scope.case_ids),
             "checksum": list(scope.checksum),
+            "ads": len(state.engine),
         }
         descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".snapshot-")
         try:
@@ -134,32 +293,118 @@ class LinkSnapshots:
                 writer = _MacWriter(handle, self._key)
                 writer.write(json.dumps(header).encode() + b"\n")
                 pickle.dump(state, writer, protocol=pickle.HIGHEST_PROTOCOL)
-                handle.write(writer.mac())
+                base_mac = writer.mac()
+                handle.write(base_mac)
                 handle.flush()
                 os.fsync(handle.fileno())
+            # The old log belongs to the old base: it goes first, so that no moment has
+            # the new base with the old log.
+            self.log_path_of(scope.case_ids).unlink(missing_ok=True)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        self._hold(state, _Origin(scope, base_mac, 0, 0, 0))
         return path
 
+    def append(
+        self, state: LinkingState, before: ScopeState, after: ScopeState, delta: LinkingDelta
+    ) -> Path:
+        """Record one linking made on the state ``load`` handed out (ending at ``before``):
+        a frame in the log, or a new base when the log would outgrow ``compact_share`` of
+        the engine or the files are not where that state left them."""
+        with self._lock:
+            origin, self._origin = self._origin, None
+        path = self.log_path_of(after.case_ids)
+        ads = len(delta.features)
+        try:
+            log_size = path.stat().st_size
+        except FileNotFoundError:
+            log_size = 0
+        if (
+            origin is None
+            or origin.scope != before
+            or origin.log_size != log_size
+            or origin.logged_ads + ads > self.compact_share * len(state.engine)
+        ):
+            return self.save(state, after)
+        header = {"before": list(before.checksum), "after": list(after.checksum), "ads": ads}
+        body = json.dumps(header).encode() + b"\n" + pickle.dumps(delta, pickle.HIGHEST_PROTOCOL)
+        frame = (
+            len(body).to_bytes(_LENGTH_SIZE, "big")
+            + body
+            + self._frame_mac(origin.base_mac, origin.frames, body)
+        )
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(descriptor, "ab") as handle:
+            if log_size == 0:
+                handle.write(_LOG_MAGIC)
+            handle.write(frame)
+            handle.flush()
+            os.fsync(handle.fileno())
+            size = handle.tell()
+        self._hold(
+            state,
+            _Origin(after, origin.base_mac, origin.frames + 1, size, origin.logged_ads + ads),
+        )
+        return path
+
+    def _hold(self, state: LinkingState, origin: _Origin) -> None:
+        with self._lock:
+            self._held = (state, origin)
+
+    def _frame_mac(self, base_mac: bytes, number: int, body: bytes) -> bytes:
+        # Bound to its base and its place: frames cannot be moved between logs or reordered.
+        mac = hmac.new(self._key, base_mac, "sha256")
+        mac.update(number.to_bytes(8, "big"))
+        mac.update(body)
+        return mac.digest()
+
+    # --- forgetting --------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Let go of the engine held in memory (the files stay)."""
+        with self._lock:
+            self._held = self._origin = None
+
     def discard(self, case_ids: Iterable[int]) -> int:
-        """Delete every snapshot whose scope holds one of these cases; return how many."""
+        """Delete the snapshot (base and log) of every scope that holds one of these cases,
+        and the engine held of such a scope; return how many scopes were deleted."""
         wanted = set(case_ids)
+        with self._lock:
+            if self._held is not None and set(self._held[1].scope.case_ids) & wanted:
+                self._held = None
+            if self._origin is not None and set(self._origin.scope.case_ids) & wanted:
+                self._origin = None
         removed = 0
         if not self.directory.is_dir():
             return 0
         for path in self.directory.glob("scope-*.snapshot"):
             held = {int(part) for part in path.stem.removeprefix("scope-").split("-") if part}
             if held & wanted:
+                path.with_suffix(".log").unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
                 removed += 1
+        for path in self.directory.glob("scope-*.log"):  # a log whose base is gone
+            held = {int(part) for part in path.stem.removeprefix("scope-").split("-") if part}
+            if held & wanted:
+                path.unlink(missing_ok=True)
         return removed
 
 
+@lru_cache(maxsize=4)
 def open_link_snapshots(data_dir: Path, secret_key_file: Path) -> LinkSnapshots:
-    """The snapshots of an installation: ``<data_dir>/linking``, keyed by its secret key."""
+    """The snapshots of an installation: ``<data_dir>/linking``, keyed by its secret key.
+
+    One per data directory in a process, so that a process that links again (the
+    scheduler) finds the engine it linked with last still in memory.
+    """
     return LinkSnapshots(data_dir / "linking", secret_key_file)
+
+
+def _checksum(values: Sequence[Any]) -> Checksum:
+    count, ad_sum, profile_sum, mixed = (int(v) for v in values)
+    return (count, ad_sum, profile_sum, mixed)
 
 
 class _MacWriter(io.RawIOBase):
@@ -220,14 +465,14 @@ class _MacReader(io.RawIOBase):
         return self._mac.digest()
 
 
-# Classes a snapshot may hold. Anything else (a function, ``os.system``) is refused.
+# Classes a snapshot may hold besides the engine's own (``matching``). Anything else (a
+# function, ``os.system``) is refused.
 _ALLOWED = {
     ("builtins", name)
-    for name in ("set", "frozenset", "dict", "list", "tuple", "bytearray", "slice")
+    for name in ("set", "frozenset", "dict", "list", "tuple", "bytearray", "slice", "object")
 } | {
     ("collections", "defaultdict"),
     ("copyreg", "_reconstructor"),
-    ("builtins", "object"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"),
@@ -241,7 +486,11 @@ _ALLOWED = {
     ("numpy.dtypes", "UInt16DType"),
     ("numpy.dtypes", "Float32DType"),
     ("numpy.dtypes", "BoolDType"),
+    ("datetime", "datetime"),
+    ("datetime", "timezone"),
+    ("datetime", "timedelta"),
     (__name__, "LinkingState"),
+    (__name__, "LinkingDelta"),
 }
 _ALLOWED_MODULES = ("matching.",)
 

@@ -26,7 +26,12 @@ from typing import Any
 from sqlalchemy import BigInteger, and_, cast, delete, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
-from adwatch.services.link_snapshots import LinkingState, LinkSnapshots, ScopeState
+from adwatch.services.link_snapshots import (
+    LinkingDelta,
+    LinkingState,
+    LinkSnapshots,
+    ScopeState,
+)
 from adwatch.services.scoring import score_profiles
 from crawler.indicator_model import load_indicator_model
 from legal_policy.access import AccessContext
@@ -289,10 +294,11 @@ def _link_scope(
     )
     if not unlinked:
         return NOTHING
-    state = _linking_state(session, scope, config, default_region, snapshots)
+    before = _scope_state(session, scope, config)
+    state = _linking_state(session, scope, config, default_region, snapshots, before)
     engine = state.engine
     engine.skip_profile_ids_below(_next_profile_id(session))
-    features, _ = _compute_features(
+    features, observations = _compute_features(
         session,
         scope,
         unlinked,
@@ -307,7 +313,12 @@ def _link_scope(
     outcome = _outcome(result, ads_linked=len(unlinked))
     _audit(session, access, "profiles.linked", scope, outcome)
     if snapshots is not None:
-        snapshots.save(state, _scope_state(session, scope, config))
+        delta = LinkingDelta(
+            tuple(features),
+            tuple(observations),
+            {m.ad_id: m.profile_id for m in result.memberships},
+        )
+        snapshots.append(state, before, _scope_state(session, scope, config), delta)
     return outcome
 
 
@@ -317,11 +328,13 @@ def _linking_state(
     config: MatchConfig,
     default_region: str,
     snapshots: LinkSnapshots | None,
+    expected: ScopeState,
 ) -> LinkingState:
-    """The scope's engine with every linked ad, from its snapshot when that is current,
-    else rebuilt from the stored features (computing those of ads that have none)."""
+    """The scope's engine with every linked ad, from its snapshot when that is current
+    (``expected``), else rebuilt from the stored features (computing those of ads that
+    have none)."""
     if snapshots is not None:
-        state, why = snapshots.load(_scope_state(session, scope, config))
+        state, why = snapshots.load(expected)
         if state is not None:
             return state
         log.info(

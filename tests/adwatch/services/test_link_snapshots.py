@@ -99,13 +99,22 @@ def _snapshots(settings: Settings) -> LinkSnapshots:
     return open_link_snapshots(settings.data_dir, settings.resolved_secret_key_file)
 
 
+@pytest.mark.parametrize("compact_share", [0.1, 100.0], ids=["new-bases", "log-frames"])
 def test_linking_through_snapshots_equals_rebuilding_every_time(
     session_factory: sessionmaker[Session],
     people: People,
     settings: Settings,
     caplog: pytest.LogCaptureFixture,
+    compact_share: float,
 ) -> None:
-    snapshots = _snapshots(settings)
+    """Four crawls' ads linked through the snapshot (the held engine on even batches, the
+    files on odd ones) and by rebuilding each time give the same profiles. With a small
+    ``compact_share`` every linking writes a new base; with a large one, log frames."""
+    snapshots = LinkSnapshots(
+        settings.data_dir / "linking",
+        settings.resolved_secret_key_file,
+        compact_share=compact_share,
+    )
     with_snapshots = Store(session_factory, people.legal, "CASE-1")
     rebuilt = Store(session_factory, people.legal, "CASE-2")
     ads = _ads(seed=5, count=60)
@@ -117,6 +126,8 @@ def test_linking_through_snapshots_equals_rebuilding_every_time(
             kept.append(with_snapshots.ad(city, text, phones, photo))
             fresh.append(rebuilt.ad(city, text, phones, photo))
         caplog.clear()
+        if batch % 2:
+            snapshots.forget()  # odd batches read base and log, as a new process would
         with_snapshots.link(people.investigator, snapshots)
         rebuilds = [r.getMessage() for r in caplog.records if "rebuilding" in r.getMessage()]
         # Only the first linking builds the engine; later ones read the snapshot.
@@ -128,6 +139,10 @@ def test_linking_through_snapshots_equals_rebuilding_every_time(
         rebuilt.link(people("other-investigator"))
         assert _partition(with_snapshots, kept) == _partition(rebuilt, fresh)
     assert snapshots.path_of([with_snapshots.case_id]).stat().st_mode & 0o077 == 0
+    log = snapshots.log_path_of([with_snapshots.case_id])
+    assert log.exists() == (compact_share > 1)
+    if log.exists():
+        assert log.stat().st_mode & 0o077 == 0
     assert not snapshots.path_of([rebuilt.case_id]).exists()
     # Every linked ad keeps what linking compared, under the current feature revision.
     with session_factory() as session:
@@ -200,6 +215,7 @@ def test_a_damaged_snapshot_is_rebuilt_not_trusted(
     store.link(people.investigator, snapshots)
     path = snapshots.path_of([store.case_id])
     path.write_bytes(damage(path.read_bytes()))  # type: ignore[operator]
+    snapshots.forget()  # as a new process would: read the files
     caplog.set_level(logging.INFO, logger=LINKING_LOG)
     second = store.ad("Breda", "Nu in Breda.", ("+442079460101",))
     store.link(people.investigator, snapshots)
@@ -236,6 +252,7 @@ def test_a_snapshot_with_code_in_it_is_refused_even_with_a_valid_mac(
     body = header + pickle.dumps(Hostile())
     key = hmac.new(load_or_create_key(settings.resolved_secret_key_file), _MAC_LABEL, "sha256")
     path.write_bytes(_MAGIC + body + hmac.new(key.digest(), body, "sha256").digest())
+    snapshots.forget()
     caplog.set_level(logging.INFO, logger=LINKING_LOG)
     store.ad("Breda", "Nu in Breda.", ("+442079460101",))
     store.link(people.investigator, snapshots)
@@ -310,3 +327,61 @@ def test_a_purge_leaves_no_deleted_ad_in_any_snapshot(
     assert other_path.exists()
     purge(case_number="CASE-2", reason="case closed by the prosecutor")
     assert not other_path.exists()
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda data: data[:-7], "snapshot log is truncated"),
+        (lambda data: data[:-40] + bytes([data[-40] ^ 4]) + data[-39:], "log fails its integrity"),
+        (lambda data: b"junk" + data, "not a snapshot log"),
+    ],
+    ids=["truncated", "flipped-bit", "foreign-file"],
+)
+def test_a_damaged_log_is_rebuilt_not_trusted(
+    session_factory: sessionmaker[Session],
+    people: People,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    damage: object,
+    reason: str,
+) -> None:
+    snapshots = LinkSnapshots(
+        settings.data_dir / "linking", settings.resolved_secret_key_file, compact_share=100.0
+    )
+    store = Store(session_factory, people.legal)
+    first = store.ad("Utrecht", "Alleen deze week in Utrecht.", ("+442079460101",))
+    store.link(people.investigator, snapshots)
+    store.ad("Zwolle", "Rustig en discreet.", ("+442079460202",))
+    store.link(people.investigator, snapshots)
+    log = snapshots.log_path_of([store.case_id])
+    log.write_bytes(damage(log.read_bytes()))  # type: ignore[operator]
+    snapshots.forget()
+    caplog.set_level(logging.INFO, logger=LINKING_LOG)
+    second = store.ad("Breda", "Nu in Breda.", ("+442079460101",))
+    store.link(people.investigator, snapshots)
+    assert reason in caplog.text
+    assert store.profile_of(second) == store.profile_of(first)
+
+
+def test_a_new_base_is_written_once_the_log_outgrows_its_share(
+    session_factory: sessionmaker[Session], people: People, settings: Settings
+) -> None:
+    snapshots = LinkSnapshots(
+        settings.data_dir / "linking", settings.resolved_secret_key_file, compact_share=0.5
+    )
+    store = Store(session_factory, people.legal)
+    for n in range(4):
+        store.ad("Utrecht", f"Advertentie {n}.", (f"+4420794601{n:02d}",))
+    store.link(people.investigator, snapshots)  # a base of 4 ads
+    log = snapshots.log_path_of([store.case_id])
+    store.ad("Breda", "Nog een.", ("+442079460190",))
+    store.link(people.investigator, snapshots)  # 1 logged ad <= 0.5 x 5: a frame
+    assert log.exists()
+    for n, city in enumerate(["Assen", "Venlo", "Emmen", "Gouda"]):
+        store.ad(city, f"Nog een in {city}.", (f"+44207946019{n + 1}",))
+    store.link(people.investigator, snapshots)  # 1 + 4 logged ads > 0.5 x 9: a new base
+    assert not log.exists()
+    snapshots.forget()
+    store.ad("Zwolle", "Weer terug.", ("+442079460192",))  # joins the Emmen ad
+    assert store.link(people.investigator, snapshots).profiles_grown == 1
