@@ -47,7 +47,7 @@ from typing import IO, Any
 from legal_policy.pseudonyms import load_or_create_key
 from matching.engine import MatchingEngine
 from matching.features import TextObservation
-from matching.records import AdFeatures
+from matching.records import AdFeatures, ImageFingerprint
 from matching.text import BoilerplateModel
 
 _MAGIC = b"adwatch-linking-snapshot 1\n"
@@ -88,6 +88,56 @@ class LinkingDelta:
     features: tuple[AdFeatures, ...]
     observations: tuple[TextObservation, ...]
     profile_of: Mapping[str, int]
+
+    def __getstate__(self) -> tuple[object, ...]:
+        # Plain tuples: pickling thousands of slotted dataclasses one by one is slow.
+        return (
+            [
+                (
+                    f.ad_id,
+                    f.site,
+                    f.city,
+                    f.posted_at,
+                    f.phones,
+                    [(i.phash, i.variants, i.dhashes) for i in f.images],
+                    f.distinctive_text,
+                    f.text_signature,
+                    f.distinctive_share,
+                )
+                for f in self.features
+            ],
+            [(o.owner, o.sentence_keys) for o in self.observations],
+            dict(self.profile_of),
+        )
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        features, observations, profile_of = state
+        object.__setattr__(
+            self,
+            "features",
+            tuple(
+                AdFeatures(
+                    ad_id=str(ad_id),
+                    site=str(site),
+                    city=city,
+                    posted_at=posted_at,
+                    phones=tuple(phones),
+                    images=tuple(
+                        ImageFingerprint(int(h), tuple(v), tuple(d)) for h, v, d in images
+                    ),
+                    distinctive_text=str(text),
+                    text_signature=bytes(signature),
+                    distinctive_share=float(share),
+                )
+                for ad_id, site, city, posted_at, phones, images, text, signature, share in features
+            ),
+        )
+        object.__setattr__(
+            self,
+            "observations",
+            tuple(TextObservation(int(owner), tuple(keys)) for owner, keys in observations),
+        )
+        object.__setattr__(self, "profile_of", dict(profile_of))
 
     def apply(self, state: LinkingState) -> None:
         """Replay the linking onto the state it was made from."""
