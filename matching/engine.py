@@ -335,8 +335,9 @@ class MatchingEngine:
     def add_parts(self, parts: Iterable[Sequence[AdFeatures]]) -> BatchResult:
         """Link one batch of new ads that arrives in parts (a large export read in chunks).
 
-        The result equals ``add`` of all parts at once, but only one part is held at a
-        time: the engine keeps just what linking needs. A part holding an ad already
+        The profiles equal those of ``add`` of all parts at once, but only one part is held
+        at a time: the engine keeps just what linking needs. (Which earlier copy of a photo
+        an explanation cites can depend on where the parts split.) A part holding an ad already
         linked or seen is refused with ``ValueError`` before any of it is taken; the parts
         taken before it are linked first, so nothing already read is lost.
         """

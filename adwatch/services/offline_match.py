@@ -13,6 +13,11 @@ read, ``NothingToLink`` is raised and the output is not written.
 Output: one JSON object per linked ad with ``ad_id``, ``profile_id``, ``profile_size`` and
 its evidence, written to a temporary file and renamed into place at the end (an earlier
 output survives a failed run). The output may not be the input.
+
+The input is read twice and never held whole: the first pass checks every line and keeps
+per ad its numbers, image fingerprints and sentence keys (for the boilerplate model, which
+must see the whole export); the second links the lines ``_PASS_CHUNK`` at a time as parts
+of one batch. An input that changes between the passes is refused.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from matching.engine import MatchConfig, MatchingEngine
-from matching.features import build_features, phones_of
+from matching.features import build_features, owner_of, phones_of
 from matching.images import ImageRejected, fingerprint_image
-from matching.phones import normalise_phone
-from matching.records import AdInput, ImageFingerprint
+from matching.phones import hub_phones, normalise_phone
+from matching.records import AdFeatures, AdInput, ImageFingerprint
+from matching.text import BoilerplateModel, sentence_key, split_sentences
 
 REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
     "ad_id": (str,),
@@ -148,7 +154,11 @@ def match_jsonl(
         )
     zone = timezone or ZoneInfo(DEFAULT_TIMEZONE)
     outcome = OfflineMatchOutcome(timezone=str(zone))
-    parsed: list[_ParsedLine] = []
+    before = _file_state(input_path)
+
+    # Pass 1: check every line; keep per ad only what the second pass cannot redo cheaply
+    # (its numbers, image paths and sentence keys), never its text.
+    kept: list[_Pass1Ad] = []
     seen_ids: set[str] = set()
     for number, line in _numbered_lines(input_path):
         outcome.lines_read += 1
@@ -162,25 +172,25 @@ def match_jsonl(
             outcome.problems.append(LineProblem(number, ad_id, f"duplicate ad_id {ad_id!r}"))
             continue
         seen_ids.add(ad_id)
-        parsed.append(entry)
+        ad = _ad_input(entry, ())
+        found = phones_of(ad, default_region)
+        # The listed numbers first, then those in title and text (as the crawler reads a
+        # page's phone field before the text).
+        phones = tuple(dict.fromkeys(entry.phones + found)) if entry.phones is not None else found
+        kept.append(_Pass1Ad(number, ad_id, entry.image_paths, entry.naive_time, phones, _keys(ad)))
+    del seen_ids
 
-    ads: list[AdInput] = []
-    known_phones: dict[str, tuple[str, ...]] = {}
-    for entry, images in zip(parsed, _fingerprint_all(parsed, workers, on_progress), strict=True):
+    accepted: dict[int, tuple[_Pass1Ad, tuple[ImageFingerprint, ...]]] = {}
+    for entry, images in zip(kept, _fingerprint_all(kept, workers, on_progress), strict=True):
         if isinstance(images, str):
-            outcome.problems.append(LineProblem(entry.line, entry.ad["ad_id"], images))
+            outcome.problems.append(LineProblem(entry.line, entry.ad_id, images))
             continue
         outcome.images_hashed += len(images)
         outcome.naive_times += entry.naive_time
-        ad = _ad_input(entry, images)
-        ads.append(ad)
-        if entry.phones is not None:
-            # The listed numbers first, then those in title and text (as the crawler
-            # reads a page's phone field before the text).
-            listed = entry.phones + phones_of(ad, default_region)
-            known_phones[ad.ad_id] = tuple(dict.fromkeys(listed))
+        accepted[entry.line] = (entry, images)
+    del kept
     outcome.problems.sort(key=lambda p: p.line)
-    if not ads:
+    if not accepted:
         outcome.seconds = time.perf_counter() - started
         read = f"{outcome.lines_read} skipped" if outcome.lines_read else "it holds no ads"
         raise NothingToLink(
@@ -188,20 +198,59 @@ def match_jsonl(
             outcome,
         )
 
+    # Boilerplate is a property of the whole export: the model sees every ad before any
+    # ad's text is reduced (as ``build_features`` does for one batch).
     engine = MatchingEngine(config)
-    features = build_features(
-        ads,
-        default_region=default_region,
-        known_phones=known_phones,
-        hub_degree=engine.config.phone_hub_degree,
+    hubs = hub_phones(
+        (entry.phones for entry, _ in accepted.values()), engine.config.phone_hub_degree
     )
+    boilerplate = BoilerplateModel()
+    for entry, images in accepted.values():
+        owner = owner_of(_ad_input_shell(entry, images), entry.phones, hubs)
+        boilerplate.observe(owner, entry.sentence_keys)
+
+    # Pass 2: read the lines again, a chunk at a time, and link them as parts of one batch.
+    def parts() -> Iterator[list[AdFeatures]]:
+        chunk: list[AdInput] = []
+        known: dict[str, tuple[str, ...]] = {}
+        for number, line in _numbered_lines(input_path):
+            if number not in accepted:
+                continue
+            entry, images = accepted[number]
+            try:
+                parsed = _parse_line(line, input_path.parent, number, zone, default_region)
+            except ValueError as exc:
+                raise MatchInputError(f"{input_path} changed while it was read: {exc}") from exc
+            ad = _ad_input(parsed, images)
+            if ad.ad_id != entry.ad_id:
+                raise MatchInputError(f"{input_path} changed while it was read (line {number})")
+            chunk.append(ad)
+            known[ad.ad_id] = entry.phones
+            if len(chunk) >= _PASS_CHUNK:
+                yield _features(chunk, known)
+                chunk, known = [], {}
+        if chunk:
+            yield _features(chunk, known)
+
+    def _features(chunk: list[AdInput], known: dict[str, tuple[str, ...]]) -> list[AdFeatures]:
+        return build_features(
+            chunk,
+            default_region=default_region,
+            known_phones=known,
+            boilerplate=boilerplate,
+            hub_degree=engine.config.phone_hub_degree,
+            known_hubs=hubs,
+        )
+
     if on_progress:
-        on_progress("linking", 0, len(features))
-    result = engine.add(features)
+        on_progress("linking", 0, len(accepted))
+    result = engine.add_parts(parts())
+    if _file_state(input_path) != before:
+        raise MatchInputError(f"{input_path} changed while it was read; nothing was written")
     if on_progress:
-        on_progress("linking", len(features), len(features))
+        on_progress("linking", len(accepted), len(accepted))
     sizes = {pid: len(members) for pid, members in engine.profiles().items()}
-    position = {ad.ad_id: i for i, ad in enumerate(ads)}
+    position = {entry.ad_id: line for line, (entry, _) in accepted.items()}
     records = (
         {
             "ad_id": membership.ad_id,
@@ -218,6 +267,38 @@ def match_jsonl(
     outcome.multi_ad_profiles = sum(1 for size in sizes.values() if size > 1)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+# Lines linked per part in the second pass: only one part's texts are held at once.
+_PASS_CHUNK = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass1Ad:
+    """What the first pass keeps of a good line (no text)."""
+
+    line: int
+    ad_id: str
+    image_paths: tuple[Path, ...]
+    naive_time: bool
+    phones: tuple[str, ...]
+    sentence_keys: tuple[int, ...]
+
+
+def _keys(ad: AdInput) -> tuple[int, ...]:
+    """The sentence keys of an ad, as ``build_features`` splits it."""
+    return tuple(sentence_key(s) for s in split_sentences(f"{ad.title}.\n{ad.text}"))
+
+
+def _ad_input_shell(entry: _Pass1Ad, images: tuple[ImageFingerprint, ...]) -> AdInput:
+    """Enough of an ad for ``owner_of`` (its id and images)."""
+    return AdInput(entry.ad_id, "", "", None, None, "", "", images)
+
+
+def _file_state(path: Path) -> tuple[int, int, int]:
+    """Size, modification time and inode: an input rewritten between passes is noticed."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 def _same_file(input_path: Path, output_path: Path) -> bool:
@@ -364,7 +445,7 @@ def _fingerprint_path(path: Path) -> ImageFingerprint | str:
 
 
 def _fingerprint_all(
-    entries: Sequence[_ParsedLine], workers: int | None, on_progress: ProgressCallback | None
+    entries: Sequence[_Pass1Ad], workers: int | None, on_progress: ProgressCallback | None
 ) -> list[tuple[ImageFingerprint, ...] | str]:
     """Each ad's image fingerprints, or why one of its images was refused.
 

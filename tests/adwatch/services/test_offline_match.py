@@ -309,3 +309,43 @@ def test_worker_processes_give_the_same_profiles_as_one_process(tmp_path: Path) 
     two = match_jsonl(source, tmp_path / "two.jsonl", workers=2)
     assert one.images_hashed == two.images_hashed == 80
     assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
+
+
+def _partition(output: Path) -> set[frozenset[str]]:
+    groups: dict[int, set[str]] = {}
+    for record in map(json.loads, output.read_text().splitlines()):
+        groups.setdefault(record["profile_id"], set()).add(record["ad_id"])
+    return {frozenset(group) for group in groups.values()}
+
+
+def test_the_export_is_read_twice_in_parts_and_links_as_in_one_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second pass holds one part of the texts at a time; parts of 7 lines give the
+    same profiles and evidence as one part of everything (boilerplate counted over the
+    whole export either way)."""
+    from benchmarks.corpus import CorpusConfig, generate_ads, write_jsonl_corpus
+
+    source = write_jsonl_corpus(generate_ads(CorpusConfig(n_ads=300, seed=5)), tmp_path / "c")
+    whole = match_jsonl(source, tmp_path / "whole.jsonl", workers=1)
+    monkeypatch.setattr(offline_match, "_PASS_CHUNK", 7)
+    parts = match_jsonl(source, tmp_path / "parts.jsonl", workers=1)
+    assert whole.ads_linked == parts.ads_linked == 300
+    assert _partition(tmp_path / "whole.jsonl") == _partition(tmp_path / "parts.jsonl")
+    assert len(_partition(tmp_path / "parts.jsonl")) < 300  # ads did link
+
+
+def test_an_export_rewritten_between_the_two_passes_is_refused_and_nothing_written(
+    export: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.jsonl"
+    output.write_text("an earlier output\n")
+
+    def rewrite_before_linking(stage: str, done: int, total: int) -> None:
+        if stage == "linking" and done == 0:
+            lines = export.read_text().splitlines()
+            export.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
+
+    with pytest.raises(MatchInputError, match="changed while it was read"):
+        match_jsonl(export, output, workers=1, on_progress=rewrite_before_linking)
+    assert output.read_text() == "an earlier output\n"
