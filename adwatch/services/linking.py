@@ -38,7 +38,8 @@ from legal_policy.access import AccessContext
 from legal_policy.audit_log import record_event
 from legal_policy.registry import case_ref, linking_scopes
 from legal_policy.roles import Permission
-from matching.engine import BatchResult, MatchConfig, MatchingEngine
+from matching.engine import MatchConfig, MatchingEngine
+from matching.evidence import BatchResult
 from matching.features import FEATURES_REVISION, TextObservation, build_features
 from matching.indicators import IndicatorModel
 from matching.records import AdFeatures, AdInput, ImageFingerprint
