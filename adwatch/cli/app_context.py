@@ -7,13 +7,13 @@ import getpass
 import socket
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adwatch.services.link_snapshots import LinkSnapshots, open_link_snapshots
 from adwatch.settings import Settings
 from legal_policy.access import AccessContext
 from legal_policy.catalogue import LegalBasisCatalogue, load_catalogue
@@ -21,6 +21,9 @@ from legal_policy.checkpoints import CheckpointError, append_checkpoint_if_new
 from legal_policy.registry import load_access
 from storage.db import ensure_schema_current, make_engine, make_session_factory
 from storage.models import RetentionSetting
+
+if TYPE_CHECKING:
+    from adwatch.services.link_snapshots import LinkSnapshots
 
 
 def _login() -> str:
@@ -67,6 +70,9 @@ class AppContext:
 
     def link_snapshots(self) -> LinkSnapshots:
         """The linking engine's snapshots under the data directory."""
+        # Imported here: it loads the matching engine, which most commands never need.
+        from adwatch.services.link_snapshots import open_link_snapshots
+
         return open_link_snapshots(self.settings.data_dir, self.settings.resolved_secret_key_file)
 
     def access(self, justification: str | None = None) -> AccessContext:
