@@ -442,13 +442,18 @@ class LinkSnapshots:
         return removed
 
 
-@lru_cache(maxsize=4)
 def open_link_snapshots(data_dir: Path, secret_key_file: Path) -> LinkSnapshots:
     """The snapshots of an installation: ``<data_dir>/linking``, keyed by its secret key.
 
-    One per data directory in a process, so that a process that links again (the
-    scheduler) finds the engine it linked with last still in memory.
+    One per data directory in a process (however the path is written), so that a process
+    that links again (the scheduler) finds the engine it linked with last still in
+    memory, and a purge in that process lets go of it.
     """
+    return _snapshots_of(data_dir.resolve(), secret_key_file.resolve())
+
+
+@lru_cache(maxsize=4)
+def _snapshots_of(data_dir: Path, secret_key_file: Path) -> LinkSnapshots:
     return LinkSnapshots(data_dir / "linking", secret_key_file)
 
 

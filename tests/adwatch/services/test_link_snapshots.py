@@ -385,3 +385,16 @@ def test_a_new_base_is_written_once_the_log_outgrows_its_share(
     snapshots.forget()
     store.ad("Zwolle", "Weer terug.", ("+442079460192",))  # joins the Emmen ad
     assert store.link(people.investigator, snapshots).profiles_grown == 1
+
+
+def test_one_snapshot_store_per_data_directory_however_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's crawls name the data directory resolved, its purge as configured:
+    both must reach the same held engine, or a purge would leave one in memory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir()
+    relative = open_link_snapshots(Path("var"), Path("var/secret.key"))
+    absolute = open_link_snapshots(tmp_path / "var", tmp_path / "var" / "secret.key")
+    assert relative is absolute
+    assert relative.directory == tmp_path.resolve() / "var" / "linking"
