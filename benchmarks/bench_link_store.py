@@ -49,7 +49,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from adwatch.services.link_snapshots import open_link_snapshots
-from adwatch.services.linking import link_unlinked_ads
+from adwatch.services.linking import feature_row, link_unlinked_ads
 from benchmarks.corpus import CorpusConfig, FeatureColumns, generate_features
 from benchmarks.metrics import align_table
 from benchmarks.registry import register_case_people
@@ -58,7 +58,7 @@ from legal_policy.access import AccessContext
 from legal_policy.authorisation_store import NewAuthorisation, SiteRef, register_authorisation
 from legal_policy.catalogue import load_catalogue
 from matching.engine import MatchingEngine
-from matching.features import FEATURES_REVISION, TextObservation, build_features
+from matching.features import TextObservation, build_features
 from matching.indicators import IndicatorModel, score_ad
 from matching.records import AdFeatures, AdInput
 from matching.text import BoilerplateModel
@@ -321,17 +321,7 @@ def store_links(session: Session, linked: LinkedStore) -> None:
         session.execute(
             insert(AdLinkFeatures),
             [
-                {
-                    "ad_id": int(f.ad_id),
-                    "revision": FEATURES_REVISION,
-                    "owner_key": f"{o.owner:016x}",
-                    "sentence_keys": b"".join(k.to_bytes(8, "little") for k in o.sentence_keys),
-                    "distinctive_text": f.distinctive_text,
-                    "distinctive_share": f.distinctive_share,
-                    "text_signature": f.text_signature,
-                    "ad_assessment_digest": digest,
-                    "ad_assessment": a,
-                }
+                {**feature_row(f, o), "ad_assessment_digest": digest, "ad_assessment": a}
                 for f, o, a in zip(
                     part, seen, linked.assessments[start : start + _CHUNK], strict=True
                 )

@@ -7,6 +7,8 @@ unrelated advertisers use it), so features are built for a batch against a
 
 from __future__ import annotations
 
+import sys
+from array import array
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -34,6 +36,27 @@ class TextObservation:
 
     owner: int
     sentence_keys: tuple[int, ...]
+
+
+def ad_sentences(ad: AdInput) -> list[str]:
+    """An ad's title and text as the sentences boilerplate is counted in."""
+    return split_sentences(f"{ad.title}.\n{ad.text}")
+
+
+def pack_sentence_keys(keys: Sequence[int]) -> bytes:
+    """Sentence keys as stored: little-endian uint64."""
+    packed = array("Q", keys)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_sentence_keys(data: bytes) -> tuple[int, ...]:
+    """``pack_sentence_keys`` read back."""
+    keys = array("Q", data)
+    if sys.byteorder != "little":
+        keys.byteswap()
+    return tuple(keys)
 
 
 def phones_of(ad: AdInput, default_region: str = "NL") -> tuple[str, ...]:
@@ -79,7 +102,7 @@ def build_features(
         known[ad.ad_id] if ad.ad_id in known else phones_of(ad, default_region) for ad in ads
     ]
     hubs = hub_phones(phone_lists, hub_degree) | set(known_hubs)
-    sentence_lists = [split_sentences(f"{ad.title}.\n{ad.text}") for ad in ads]
+    sentence_lists = [ad_sentences(ad) for ad in ads]
     for ad, phones, sentences in zip(ads, phone_lists, sentence_lists, strict=True):
         seen = TextObservation(
             owner_key(owner_of(ad, phones, hubs)), tuple(sentence_key(s) for s in sentences)

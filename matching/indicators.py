@@ -248,6 +248,16 @@ class FiredIndicator:
     def protected(self) -> bool:
         return self.category in PROTECTED_CATEGORIES
 
+    def as_dict(self) -> dict[str, object]:
+        """The indicator as JSON-ready data."""
+        return {
+            "rule_id": self.rule_id,
+            "category": self.category,
+            "weight": self.weight,
+            "description": self.description,
+            "evidence": self.evidence,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class IndicatorScore:
@@ -269,16 +279,7 @@ class IndicatorScore:
             "score": self.score,
             "threshold": self.threshold,
             "over_threshold": self.over_threshold,
-            "fired": [
-                {
-                    "rule_id": f.rule_id,
-                    "category": f.category,
-                    "weight": f.weight,
-                    "description": f.description,
-                    "evidence": f.evidence,
-                }
-                for f in self.fired
-            ],
+            "fired": [fired.as_dict() for fired in self.fired],
             "note": self.note,
         }
 

@@ -426,19 +426,15 @@ class LinkSnapshots:
                 self._held = None
             if self._origin is not None and set(self._origin.scope.case_ids) & wanted:
                 self._origin = None
-        removed = 0
         if not self.directory.is_dir():
             return 0
-        for path in self.directory.glob("scope-*.snapshot"):
-            held = {int(part) for part in path.stem.removeprefix("scope-").split("-") if part}
-            if held & wanted:
-                path.with_suffix(".log").unlink(missing_ok=True)
-                path.unlink(missing_ok=True)
-                removed += 1
-        for path in self.directory.glob("scope-*.log"):  # a log whose base is gone
+        removed = 0
+        # Logs too: one whose base is already gone still holds ads' data.
+        for path in [*self.directory.glob("scope-*.snapshot"), *self.directory.glob("scope-*.log")]:
             held = {int(part) for part in path.stem.removeprefix("scope-").split("-") if part}
             if held & wanted:
                 path.unlink(missing_ok=True)
+                removed += path.suffix == ".snapshot"
         return removed
 
 

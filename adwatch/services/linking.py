@@ -16,10 +16,8 @@ change is audited.
 from __future__ import annotations
 
 import logging
-import sys
-from array import array
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +38,13 @@ from legal_policy.registry import case_ref, linking_scopes
 from legal_policy.roles import Permission
 from matching.engine import MatchConfig, MatchingEngine
 from matching.evidence import BatchResult
-from matching.features import FEATURES_REVISION, TextObservation, build_features
+from matching.features import (
+    FEATURES_REVISION,
+    TextObservation,
+    build_features,
+    pack_sentence_keys,
+    unpack_sentence_keys,
+)
 from matching.indicators import IndicatorModel
 from matching.records import AdFeatures, AdInput, ImageFingerprint
 from matching.text import BoilerplateModel
@@ -234,12 +238,11 @@ def relink_cases(
     """
     access.require(permission)
     _serialise_linking(session)
-    cases = _cases(session, case_ids)
+    wanted = set(case_ids)
+    cases = _cases(session, wanted)
+    scopes = sorted(set(linking_scopes(session, cases).values()), key=sorted)
     if snapshots is not None:
-        snapshots.discard(
-            set(case_ids) | {i for s in linking_scopes(session, cases).values() for i in s}
-        )
-    scopes = sorted({scope for scope in linking_scopes(session, cases).values()}, key=sorted)
+        snapshots.discard(wanted.union(*scopes))
     model = indicator_model or load_indicator_model()
     taken: set[int] = set()
     outcome = NOTHING
@@ -385,35 +388,23 @@ def _compute_features(
         session.execute(
             delete(AdLinkFeatures).where(AdLinkFeatures.ad_id.in_(ids[start : start + _CHUNK]))
         )
-    rows = [
-        {
-            "ad_id": int(feature.ad_id),
-            "revision": FEATURES_REVISION,
-            "owner_key": f"{observation.owner:016x}",
-            "sentence_keys": _pack_keys(observation.sentence_keys),
-            "distinctive_text": feature.distinctive_text,
-            "distinctive_share": feature.distinctive_share,
-            "text_signature": feature.text_signature,
-        }
-        for feature, observation in zip(features, observations, strict=True)
-    ]
+    rows = [feature_row(f, o) for f, o in zip(features, observations, strict=True)]
     for start in range(0, len(rows), 5000):
         session.execute(insert(AdLinkFeatures), rows[start : start + 5000])
     return features, observations
 
 
-def _pack_keys(keys: Sequence[int]) -> bytes:
-    packed = array("Q", keys)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return packed.tobytes()
-
-
-def _unpack_keys(data: bytes) -> tuple[int, ...]:
-    keys = array("Q", data)
-    if sys.byteorder != "little":
-        keys.byteswap()
-    return tuple(keys)
+def feature_row(feature: AdFeatures, observation: TextObservation) -> dict[str, Any]:
+    """An ``ad_link_features`` row of an ad's features (without its assessment)."""
+    return {
+        "ad_id": int(feature.ad_id),
+        "revision": FEATURES_REVISION,
+        "owner_key": f"{observation.owner:016x}",
+        "sentence_keys": pack_sentence_keys(observation.sentence_keys),
+        "distinctive_text": feature.distinctive_text,
+        "distinctive_share": feature.distinctive_share,
+        "text_signature": feature.text_signature,
+    }
 
 
 def _stored_features(
@@ -456,7 +447,7 @@ def _stored_features(
         )
         found[ad_id] = (
             features,
-            TextObservation(int(row.owner_key, 16), _unpack_keys(bytes(row.sentence_keys))),
+            TextObservation(int(row.owner_key, 16), unpack_sentence_keys(bytes(row.sentence_keys))),
         )
     return found
 

@@ -35,11 +35,11 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from matching.engine import MatchConfig, MatchingEngine
-from matching.features import build_features, owner_of, phones_of
+from matching.features import ad_sentences, build_features, owner_of, phones_of
 from matching.images import ImageRejected, fingerprint_image
 from matching.phones import hub_phones, normalise_phone
 from matching.records import AdFeatures, AdInput, ImageFingerprint
-from matching.text import BoilerplateModel, sentence_key, split_sentences
+from matching.text import BoilerplateModel, sentence_key
 
 REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
     "ad_id": (str,),
@@ -287,7 +287,7 @@ class _Pass1Ad:
 
 def _keys(ad: AdInput) -> tuple[int, ...]:
     """The sentence keys of an ad, as ``build_features`` splits it."""
-    return tuple(sentence_key(s) for s in split_sentences(f"{ad.title}.\n{ad.text}"))
+    return tuple(sentence_key(s) for s in ad_sentences(ad))
 
 
 def _ad_input_shell(entry: _Pass1Ad, images: tuple[ImageFingerprint, ...]) -> AdInput:

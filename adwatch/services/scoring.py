@@ -142,14 +142,5 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
                 "over_threshold": score.over_threshold,
                 "note": score.note,
                 "summary": describe(score),
-                "fired": [
-                    {
-                        "rule_id": fired.rule_id,
-                        "category": fired.category,
-                        "weight": fired.weight,
-                        "description": fired.description,
-                        "evidence": fired.evidence,
-                    }
-                    for fired in score.fired
-                ],
+                "fired": [fired.as_dict() for fired in score.fired],
             }
