@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/bench_image_index.py [--n 1000000] [--radius 8]``.
 
 Part 1 indexes ``--n`` random 64-bit hashes (4 per key, like a photo's pHash and variants)
-with planted near neighbours, and times ``matching.images.HammingIndex`` against numpy
+with planted near neighbours, and times ``matching.hamming_index.HammingIndex`` against numpy
 brute force and two plain faiss indexes. Part 2 draws synthetic pictures with PIL
 (gradients, shapes, text, noise; no people), re-posts them under common transformations
 and reports how far each re-post lands from its original, with and without the variants,
@@ -27,10 +27,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
+from matching.hamming_index import HammingIndex
 from matching.images import (
     DEFAULT_RADIUS,
     VARIANTS,
-    HammingIndex,
     fingerprint_image,
     hamming,
     image_distance,

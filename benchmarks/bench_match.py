@@ -45,7 +45,8 @@ from benchmarks.corpus import (
 )
 from benchmarks.metrics import QualityReport, align_table, evaluate_linkage, format_table
 from matching.features import build_features
-from matching.images import DEFAULT_RADIUS, HammingIndex, fingerprint_image, image_distance
+from matching.hamming_index import HammingIndex
+from matching.images import DEFAULT_RADIUS, fingerprint_image, image_distance
 from matching.records import AdFeatures, ImageFingerprint
 from matching.text import TEXT_MATCH_THRESHOLD, text_similarity
 

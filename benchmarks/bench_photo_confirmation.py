@@ -38,7 +38,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from benchmarks.corpus import TRANSFORMS, _image_spec, render_image
-from matching.images import DEFAULT_RADIUS, HammingIndex, describe_image
+from matching.hamming_index import HammingIndex
+from matching.images import DEFAULT_RADIUS, describe_image
 from matching.photos import (
     CONFIRM_DHASH,
     CONFIRM_FROM,

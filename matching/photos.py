@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from matching.images import HammingIndex, RangeHits
+from matching.hamming_index import HammingIndex, RangeHits
 from matching.records import ImageFingerprint
 
 U64Array = npt.NDArray[np.uint64]
