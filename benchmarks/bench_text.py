@@ -34,7 +34,7 @@ from typing import TypeVar
 
 import numpy as np
 
-import matching.text as text_module
+import matching.text.minhash as text_module
 from matching.text import (
     LSH_BANDS,
     LSH_MAX_BUCKET,

@@ -52,14 +52,13 @@ from matching.photos import (
 )
 from matching.records import AdFeatures, ImageFingerprint
 from matching.text import (
-    EMPTY_SLOT,
     NUM_PERM,
     TEXT_MATCH_THRESHOLD,
     TextLSHIndex,
-    empty_signature_rows,
+    narrow_signatures,
     signatures_agree,
-    signatures_to_array,
     text_similarities,
+    widen_signatures,
 )
 
 I64Array = npt.NDArray[np.int64]
@@ -329,9 +328,8 @@ class MatchingEngine:
             ends.append(first_use + len(images))
         self._image_start.extend(np.asarray(ends, dtype=np.int64))
         self._shares.extend(np.asarray([ad.distinctive_share for ad in ads], dtype=np.float32))
-        signatures = signatures_to_array([ad.text_signature for ad in ads])
-        signed = ~empty_signature_rows(signatures)
-        self._signatures.extend((signatures & 0xFFFF).astype(np.uint16))
+        signatures, signed = narrow_signatures([ad.text_signature for ad in ads])
+        self._signatures.extend(signatures)
         self._signed.extend(signed)
         self._text.add_many(
             np.arange(start, start + len(ads)),
@@ -397,9 +395,7 @@ class MatchingEngine:
 
     def _signature_rows(self, ads: npt.NDArray[np.int64]) -> npt.NDArray[np.uint32]:
         """Stored signatures of the given ads as the LSH code takes them (unsigned: empty)."""
-        rows = self._signatures.view()[ads].astype(np.uint32)
-        rows[~self._signed.view()[ads]] = EMPTY_SLOT
-        return rows
+        return widen_signatures(self._signatures.view()[ads], self._signed.view()[ads])
 
     def _ad_of_use(self, use: int) -> int:
         return int(np.searchsorted(self._image_start.view(), use, side="right")) - 1
