@@ -41,6 +41,7 @@ from scipy.sparse.csgraph import connected_components
 
 from matching.evidence import BatchResult, Evidence, Membership, ProfileEvent
 from matching.images import DEFAULT_RADIUS
+from matching.pair_scores import PairScoreCache
 from matching.phones import PHONE_HUB_DEGREE
 from matching.photos import (
     CONFIRM_DHASH,
@@ -151,6 +152,7 @@ class MatchingEngine:
         # Photo -> phone groups it was seen with when it became a hub.
         self._hub_photos: dict[int, int] = {}
         self._text = TextLSHIndex()
+        self._pair_scores = PairScoreCache()
         # Profile ids another engine holds during ``relink_all``: not to be inherited here.
         self._taken_ids: frozenset[int] = frozenset()
 
@@ -477,7 +479,7 @@ class MatchingEngine:
         labels: npt.NDArray[np.int64] = node_labels[:count].astype(np.int64)
 
         # Text: verify candidate pairs that strong evidence has not already joined.
-        text_edges = self._text_edges(scope, scope_array, labels)
+        text_edges = self._text_edges(scope_array, labels, min(new, default=len(self._ad_ids)))
         shares = self._shares.view()[scope_array].tolist()
         labels = self._join_by_text(labels, text_edges, shares)
 
@@ -509,9 +511,10 @@ class MatchingEngine:
         return rows, np.repeat(np.arange(len(ads), dtype=np.int64), counts)
 
     def _text_edges(
-        self, scope: list[int], scope_array: npt.NDArray[np.int64], labels: npt.NDArray[np.int64]
+        self, scope_array: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], first_new: int
     ) -> list[tuple[int, int, float]]:
-        """Verified text pairs (positions in scope) between ads not yet joined."""
+        """Verified text pairs (positions in scope) between ads not yet joined; ads from
+        ``first_new`` on arrived in this batch."""
         config = self.config
         signed = np.flatnonzero(self._signed.view()[scope_array])
         blocking = TextLSHIndex(self._text.bands, self._text.rows, self._text.max_bucket)
@@ -521,7 +524,7 @@ class MatchingEngine:
             min_similarity=config.text_prefilter,
         )
         pairs = pairs[labels[pairs[:, 0]] != labels[pairs[:, 1]]]
-        scores = self._text_scores(scope_array[pairs])
+        scores = self._text_scores(scope_array[pairs], keep_below=first_new)
         verified = scores >= config.text_threshold
         return [
             (a, b, score)
@@ -530,18 +533,26 @@ class MatchingEngine:
             )
         ]
 
-    def _text_scores(self, pairs: I64Array) -> npt.NDArray[np.float32]:
+    def _text_scores(self, pairs: I64Array, keep_below: int = 0) -> npt.NDArray[np.float32]:
         """``text_similarity`` of the distinctive texts of each ad pair (0 below the
-        threshold), scored a block at a time."""
-        scores = np.zeros(len(pairs), dtype=np.float32)
+        threshold): kept scores where known, the rest scored a block at a time; the scores
+        of pairs of ads below ``keep_below`` are kept."""
+        known, scores = self._pair_scores.known(pairs)
+        unknown = np.flatnonzero(~known)
+        fresh = np.zeros(len(unknown), dtype=np.float32)
         texts = self._texts
-        for start in range(0, len(pairs), _VERIFY_BLOCK):
-            block = pairs[start : start + _VERIFY_BLOCK].tolist()
-            scores[start : start + len(block)] = text_similarities(
+        for start in range(0, len(unknown), _VERIFY_BLOCK):
+            block = pairs[unknown[start : start + _VERIFY_BLOCK]].tolist()
+            fresh[start : start + len(block)] = text_similarities(
                 [texts[a] for a, _ in block],
                 [texts[b] for _, b in block],
                 score_cutoff=self.config.text_threshold,
             )
+        scores[unknown] = fresh
+        # Kept only between ads held before this batch: those are the pairs a profile
+        # touched again re-verifies, and a first build of a large store keeps nothing.
+        held = np.flatnonzero(pairs[unknown].max(axis=1) < keep_below) if len(unknown) else unknown
+        self._pair_scores.remember(pairs[unknown[held]], fresh[held])
         return scores
 
     def _join_by_text(

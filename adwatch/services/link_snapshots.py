@@ -50,7 +50,7 @@ from matching.features import TextObservation
 from matching.records import AdFeatures, ImageFingerprint
 from matching.text import BoilerplateModel
 
-_MAGIC = b"adwatch-linking-snapshot 1\n"
+_MAGIC = b"adwatch-linking-snapshot 2\n"
 _LOG_MAGIC = b"adwatch-linking-log 1\n"
 _MAC_SIZE = 32
 _MAC_LABEL = b"adwatch linking snapshot"

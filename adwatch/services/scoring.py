@@ -34,10 +34,10 @@ from storage.models import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Member:
     by_photo: bool
-    score: IndicatorScore
+    score: IndicatorScore | None  # None until assessed (no kept assessment of this model)
     appearance: Appearance
 
 
@@ -53,6 +53,43 @@ def _kept_assessment(
         return None  # assessed again, and kept anew
 
 
+def _assess_missing(
+    session: Session,
+    model: IndicatorModel,
+    members: dict[int, list[_Member]],
+    unassessed: list[tuple[int, int, int, int | None]],
+) -> None:
+    """Assess the ads that have no kept assessment of this model, and keep theirs.
+
+    Only these ads' texts are read: a profile that grows by one ad reads one text.
+    """
+    if not unassessed:
+        return
+    texts: dict[int, tuple[str | None, str]] = {}
+    ad_ids = sorted({ad_id for _, _, ad_id, _ in unassessed})
+    for start in range(0, len(ad_ids), 500):
+        for ad_id, title, text in session.execute(
+            select(Ad.id, Ad.title, Ad.text).where(Ad.id.in_(ad_ids[start : start + 500]))
+        ):
+            texts[ad_id] = (title, text)
+    kept: list[dict[str, object]] = []
+    for profile_id, position, ad_id, has_features in unassessed:
+        title, text = texts[ad_id]
+        score = score_ad(model, title, text)
+        members[profile_id][position].score = score
+        if has_features is not None:
+            kept.append({"key": ad_id, "digest": model.digest, "assessment": score.as_dict()})
+    if kept:
+        session.connection().execute(
+            update(AdLinkFeatures.__table__)
+            .where(AdLinkFeatures.__table__.c.ad_id == bindparam("key"))
+            .values(
+                ad_assessment_digest=bindparam("digest"), ad_assessment=bindparam("assessment")
+            ),
+            kept,
+        )
+
+
 def score_profiles(session: Session, profile_ids: Iterable[int], model: IndicatorModel) -> None:
     """Recompute and store the indicator score of each given profile.
 
@@ -63,14 +100,13 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
     for chunk_start in range(0, len(ids), 500):
         chunk = ids[chunk_start : chunk_start + 500]
         members: dict[int, list[_Member]] = defaultdict(list)
-        assessed: list[dict[str, object]] = []
+        # Ads without a kept assessment by this model: (profile, position, ad id, features).
+        unassessed: list[tuple[int, int, int, int | None]] = []
         for row in session.execute(
             select(
                 ProfileMembership.profile_id,
                 ProfileMembership.evidence,
                 Ad.id,
-                Ad.title,
-                Ad.text,
                 Ad.city,
                 Ad.posted_at,
                 Site.key,
@@ -85,25 +121,15 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
         ):
             score = _kept_assessment(row.ad_assessment_digest, row.ad_assessment, model)
             if score is None:
-                score = score_ad(model, row.title, row.text)
-                if row.has_features is not None:
-                    assessed.append(
-                        {"key": row.id, "digest": model.digest, "assessment": score.as_dict()}
-                    )
+                unassessed.append(
+                    (row.profile_id, len(members[row.profile_id]), row.id, row.has_features)
+                )
             # Photos shared inside the profile, as the linker's evidence records them.
             by_photo = any(item.get("kind") == "image" for item in row.evidence or ())
             members[row.profile_id].append(
                 _Member(by_photo, score, Appearance(row.posted_at, row.city, row.key))
             )
-        if assessed:
-            session.connection().execute(
-                update(AdLinkFeatures.__table__)
-                .where(AdLinkFeatures.__table__.c.ad_id == bindparam("key"))
-                .values(
-                    ad_assessment_digest=bindparam("digest"), ad_assessment=bindparam("assessment")
-                ),
-                assessed,
-            )
+        _assess_missing(session, model, members, unassessed)
         phones: dict[int, dict[str, str | None]] = defaultdict(dict)
         for profile_id, e164, region in session.execute(
             select(ProfileMembership.profile_id, Phone.e164, Phone.region)
@@ -123,7 +149,7 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
             ads = members.get(profile_id, [])
             if profile is None or not ads:
                 continue
-            ad_scores = [member.score for member in ads]
+            ad_scores = [member.score for member in ads if member.score is not None]
             numbers = phones[profile_id]
             facts = ProfileFacts(
                 ad_count=len(ads),

@@ -464,3 +464,27 @@ def test_replaying_a_batch_with_load_and_restore_gives_the_engine_that_added_it(
     assert [(m.ad_id, m.profile_id) for m in replayed.add(probe).memberships] == [
         (m.ad_id, m.profile_id) for m in live.add(probe).memberships
     ]
+
+
+def test_a_profile_touched_again_does_not_verify_its_old_text_pairs_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import matching.engine as engine_module
+
+    verified: list[int] = []
+
+    def counting(left: list[str], right: list[str], score_cutoff: float = 0) -> list[float]:
+        verified.append(len(left))
+        return list(text_similarity(a, b, score_cutoff) for a, b in zip(left, right, strict=True))
+
+    monkeypatch.setattr(engine_module, "text_similarities", counting)
+    engine = MatchingEngine()
+    engine.add([ad("1", ["+9991001"], text=LANA), ad("2", ["+9991001"])])
+    engine.add([ad("3", text=LANA_PARAPHRASED)])  # joins by text alone
+    verified.clear()
+    engine.add([ad("4", ["+9991001"])])  # touches the profile: 1–3 verified once more, kept
+    assert sum(verified) == 1
+    verified.clear()
+    engine.add([ad("5", ["+9991001"])])
+    assert sum(verified) == 0  # the kept score serves
+    assert len({engine.profile_of(a) for a in "12345"}) == 1
