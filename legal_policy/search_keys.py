@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from legal_policy.errors import SearchNotAllowed
-from matching.indicators import IndicatorModel, PhrasesParams, normalise_text
+from matching.indicators import IndicatorModel, PhrasesParams, fold_for_phrases
 
 # Words that carry no search meaning of their own once a nationality is taken out.
 _FILLER = frozenset(
@@ -25,7 +25,7 @@ _FILLER = frozenset(
 
 def check_text_search(query: str, model: IndicatorModel) -> None:
     """Refuse a text search whose only key is a nationality or an origin."""
-    text = normalise_text(query)
+    text = fold_for_phrases(query)
     remainder = text
     for rule in model.rules:
         if rule.protected and isinstance(rule.params, PhrasesParams):
