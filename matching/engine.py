@@ -29,7 +29,7 @@ import hashlib
 import json
 from array import array
 from bisect import bisect_left
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
@@ -51,6 +51,7 @@ from matching.photos import (
     dhash_rows,
     fingerprint_rows,
 )
+from matching.profile_ids import inherit_ids
 from matching.records import AdFeatures, ImageFingerprint
 from matching.text import (
     NUM_PERM,
@@ -587,8 +588,8 @@ class MatchingEngine:
             if lone or independent >= self.config.text_support:
                 forest.union(ra, rb)
         root = np.arange(len(size), dtype=np.int64)
-        for label in list(forest.parent):
-            root[label] = forest.find(label)
+        for label, representative in forest.representatives():
+            root[label] = representative
         joined: npt.NDArray[np.int64] = root[labels]
         return joined
 
@@ -714,27 +715,17 @@ class MatchingEngine:
         # reason recomputes a few.
         result = BatchResult()
 
-        # Each previous profile's heir is the cluster holding most of its ads.
-        parts: dict[int, Counter[int]] = defaultdict(Counter)
-        for number, cluster in enumerate(clusters):
-            for index in cluster:
-                previous = self._profile_of[index]
-                if previous >= 0 and previous not in self._taken_ids:
-                    parts[previous][number] += 1
-        heir_of = {
-            pid: min(counter, key=lambda n: (-counter[n], n)) for pid, counter in parts.items()
-        }
-        inheritors: dict[int, list[int]] = defaultdict(list)
-        for pid, number in heir_of.items():
-            inheritors[number].append(pid)
+        inheritances = inherit_ids(
+            [[self._profile_of[i] for i in cluster] for cluster in clusters], self._taken_ids
+        )
         split_reason = "; ".join(hub_reasons) or "the evidence no longer connects these ads"
 
         for number in sorted(range(len(clusters)), key=lambda n: clusters[n][0]):
             cluster = clusters[number]
-            candidates = inheritors.get(number, [])
-            if candidates:
-                keep = min(candidates, key=lambda pid: (-parts[pid][number], pid))
-                for absorbed in sorted(set(candidates) - {keep}):
+            inheritance = inheritances[number]
+            if inheritance.keep is not None:
+                keep = inheritance.keep
+                for absorbed in inheritance.absorbed:
                     result.events.append(
                         ProfileEvent(
                             "merged",
@@ -752,8 +743,7 @@ class MatchingEngine:
             else:
                 keep = self._next_profile_id
                 self._next_profile_id += 1
-                origins = sorted({self._profile_of[i] for i in cluster if self._profile_of[i] >= 0})
-                for origin in origins:
+                for origin in inheritance.origins:
                     result.events.append(
                         ProfileEvent(
                             "split",
@@ -762,7 +752,7 @@ class MatchingEngine:
                             f"split from profile {origin}: {split_reason}",
                         )
                     )
-                if not origins:
+                if not inheritance.origins:
                     result.events.append(ProfileEvent("created", keep, None, "new ads"))
             moved = [i for i in cluster if report_all or i in new or self._profile_of[i] != keep]
             for pid in {self._profile_of[i] for i in cluster if self._profile_of[i] >= 0}:
@@ -805,12 +795,12 @@ class _UnionFind(Generic[_T]):
     """Disjoint sets over hashable items, with path halving and union by size."""
 
     def __init__(self) -> None:
-        self.parent: dict[_T, _T] = {}
+        self._parent: dict[_T, _T] = {}
         self._size: dict[_T, int] = {}
 
     def find(self, item: _T) -> _T:
         """The representative of ``item``'s set (a new singleton if unseen)."""
-        parent = self.parent
+        parent = self._parent
         if item not in parent:
             parent[item] = item
             self._size[item] = 1
@@ -827,5 +817,9 @@ class _UnionFind(Generic[_T]):
             return
         if self._size[ra] < self._size[rb]:
             ra, rb = rb, ra
-        self.parent[rb] = ra
+        self._parent[rb] = ra
         self._size[ra] += self._size[rb]
+
+    def representatives(self) -> list[tuple[_T, _T]]:
+        """Every item seen, with the representative of its set."""
+        return [(item, self.find(item)) for item in list(self._parent)]
