@@ -234,7 +234,8 @@ class MatchingEngine:
         """
         self._taken_ids = frozenset(taken_ids)
         try:
-            return self._recluster(list(range(len(self._ad_ids))), set(), [reason], report_all=True)
+            everything = list(range(len(self._ad_ids)))
+            return self._recluster(everything, set(), [reason], report_all=True, keep_scores=False)
         finally:
             self._taken_ids = frozenset()
 
@@ -297,7 +298,9 @@ class MatchingEngine:
             "counts as identity"
             for p in sorted(new_hub_photos)
         ]
-        return self._recluster(sorted(scope), set(new), hub_reasons)
+        return self._recluster(
+            sorted(scope), set(new), hub_reasons, keep_scores=self._keeps_scores(len(new))
+        )
 
     # --- registration and hubs ---------------------------------------------------
 
@@ -429,14 +432,22 @@ class MatchingEngine:
             self._signature_rows(np.arange(new.start, new.stop)), pair_filter=old_and_alike
         )
         pairs[:, 0] += new.start
-        verified = self._text_scores(pairs) >= self.config.text_threshold
+        verified = self._text_scores(pairs, keep=self._keeps_scores(len(new))) >= (
+            self.config.text_threshold
+        )
         reach.update(pairs[verified, 1].tolist())
         return reach
 
     # --- clustering --------------------------------------------------------------
 
     def _recluster(
-        self, scope: list[int], new: set[int], hub_reasons: list[str], *, report_all: bool = False
+        self,
+        scope: list[int],
+        new: set[int],
+        hub_reasons: list[str],
+        *,
+        keep_scores: bool,
+        report_all: bool = False,
     ) -> BatchResult:
         count = len(scope)
         scope_array = np.asarray(scope, dtype=np.int64)
@@ -480,7 +491,7 @@ class MatchingEngine:
         labels: npt.NDArray[np.int64] = node_labels[:count].astype(np.int64)
 
         # Text: verify candidate pairs that strong evidence has not already joined.
-        text_edges = self._text_edges(scope_array, labels, min(new, default=len(self._ad_ids)))
+        text_edges = self._text_edges(scope_array, labels, keep=keep_scores)
         shares = self._shares.view()[scope_array].tolist()
         labels = self._join_by_text(labels, text_edges, shares)
 
@@ -512,10 +523,9 @@ class MatchingEngine:
         return rows, np.repeat(np.arange(len(ads), dtype=np.int64), counts)
 
     def _text_edges(
-        self, scope_array: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], first_new: int
+        self, scope_array: npt.NDArray[np.int64], labels: npt.NDArray[np.int64], *, keep: bool
     ) -> list[tuple[int, int, float]]:
-        """Verified text pairs (positions in scope) between ads not yet joined; ads from
-        ``first_new`` on arrived in this batch."""
+        """Verified text pairs (positions in scope) between ads not yet joined."""
         config = self.config
         signed = np.flatnonzero(self._signed.view()[scope_array])
         blocking = TextLSHIndex(self._text.bands, self._text.rows, self._text.max_bucket)
@@ -525,7 +535,7 @@ class MatchingEngine:
             min_similarity=config.text_prefilter,
         )
         pairs = pairs[labels[pairs[:, 0]] != labels[pairs[:, 1]]]
-        scores = self._text_scores(scope_array[pairs], keep_below=first_new)
+        scores = self._text_scores(scope_array[pairs], keep=keep)
         verified = scores >= config.text_threshold
         return [
             (a, b, score)
@@ -534,10 +544,16 @@ class MatchingEngine:
             )
         ]
 
-    def _text_scores(self, pairs: I64Array, keep_below: int = 0) -> npt.NDArray[np.float32]:
+    def _keeps_scores(self, new_ads: int) -> bool:
+        """Whether a batch of this many new ads keeps its verified pair scores: an ordinary
+        batch does (a profile it touches is touched again), a first build of a large store
+        or a large import does not (it would keep millions of pairs for nothing)."""
+        return 2 * new_ads <= len(self._ad_ids)
+
+    def _text_scores(self, pairs: I64Array, *, keep: bool) -> npt.NDArray[np.float32]:
         """``text_similarity`` of the distinctive texts of each ad pair (0 below the
-        threshold): kept scores where known, the rest scored a block at a time; the scores
-        of pairs of ads below ``keep_below`` are kept."""
+        threshold): kept scores where known, the rest scored a block at a time (and kept
+        when ``keep``)."""
         known, scores = self._pair_scores.known(pairs)
         unknown = np.flatnonzero(~known)
         fresh = np.zeros(len(unknown), dtype=np.float32)
@@ -550,10 +566,8 @@ class MatchingEngine:
                 score_cutoff=self.config.text_threshold,
             )
         scores[unknown] = fresh
-        # Kept only between ads held before this batch: those are the pairs a profile
-        # touched again re-verifies, and a first build of a large store keeps nothing.
-        held = np.flatnonzero(pairs[unknown].max(axis=1) < keep_below) if len(unknown) else unknown
-        self._pair_scores.remember(pairs[unknown[held]], fresh[held])
+        if keep:
+            self._pair_scores.remember(pairs[unknown], fresh)
         return scores
 
     def _join_by_text(

@@ -480,11 +480,18 @@ def test_a_profile_touched_again_does_not_verify_its_old_text_pairs_again(
     monkeypatch.setattr(engine_module, "text_similarities", counting)
     engine = MatchingEngine()
     engine.add([ad("1", ["+9991001"], text=LANA), ad("2", ["+9991001"])])
+    verified.clear()
     engine.add([ad("3", text=LANA_PARAPHRASED)])  # joins by text alone
+    assert sum(verified) == 1  # reaching the old ad; re-clustering reuses that score
     verified.clear()
-    engine.add([ad("4", ["+9991001"])])  # touches the profile: 1–3 verified once more, kept
-    assert sum(verified) == 1
-    verified.clear()
-    engine.add([ad("5", ["+9991001"])])
-    assert sum(verified) == 0  # the kept score serves
-    assert len({engine.profile_of(a) for a in "12345"}) == 1
+    engine.add([ad("4", ["+9991001"])])  # touches the profile again
+    assert sum(verified) == 0
+    assert len({engine.profile_of(a) for a in "1234"}) == 1
+
+
+def test_a_first_build_keeps_no_pair_scores() -> None:
+    """A batch larger than what is held is a build or an import: its pairs are not kept."""
+    engine = MatchingEngine()
+    engine.add([ad("1", ["+9991001"], text=LANA), ad("3", text=LANA_PARAPHRASED)])
+    assert len(engine.profiles()) == 1
+    assert len(engine._pair_scores) == 0
