@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adwatch.services.link_snapshots import open_link_snapshots
 from adwatch.services.linking import feature_row, link_unlinked_ads
+from adwatch.services.scoring import kept_fired_rules
 from benchmarks.corpus import CorpusConfig, FeatureColumns, generate_features
 from benchmarks.metrics import align_table
 from benchmarks.registry import register_case_people
@@ -127,7 +128,7 @@ class LinkedStore:
     features: list[AdFeatures]
     observations: list[TextObservation]
     # Each ad's indicator assessment, as linking keeps it (``IndicatorScore.as_dict``).
-    assessments: list[dict[str, object]]
+    assessments: list[str]
     profile_of: dict[str, int]
     evidence: dict[str, list[dict[str, object]]]
     seconds: float
@@ -163,11 +164,11 @@ def link_in_memory(corpus: FeatureColumns, ads: int) -> LinkedStore:
     )
 
 
-def _assess(task: tuple[FeatureColumns, int, int]) -> list[dict[str, object]]:
-    """Indicator assessments of ads ``start`` to ``stop`` (in a worker process)."""
+def _assess(task: tuple[FeatureColumns, int, int]) -> list[str]:
+    """The ad rules that fire on ads ``start`` to ``stop``, as kept (in a worker process)."""
     corpus, start, stop = task
     model = _indicator_model()
-    return [score_ad(model, "", corpus.full_text(i)).as_dict() for i in range(start, stop)]
+    return [kept_fired_rules(score_ad(model, "", corpus.full_text(i))) for i in range(start, stop)]
 
 
 @lru_cache(maxsize=1)
@@ -321,7 +322,7 @@ def store_links(session: Session, linked: LinkedStore) -> None:
         session.execute(
             insert(AdLinkFeatures),
             [
-                {**feature_row(f, o), "ad_assessment_digest": digest, "ad_assessment": a}
+                {**feature_row(f, o), "ad_assessment_digest": digest, "ad_fired_rules": a}
                 for f, o, a in zip(
                     part, seen, linked.assessments[start : start + _CHUNK], strict=True
                 )

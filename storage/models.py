@@ -508,10 +508,11 @@ class AdLinkFeatures(Base):
     distinctive_share: Mapped[float] = mapped_column(Float)
     # MinHash signature, little-endian uint32 (empty when the text is too short).
     text_signature: Mapped[bytes] = mapped_column(LargeBinary)
-    # The ad's indicator assessment (``IndicatorScore.as_dict``) and the digest of the
-    # indicator model that made it; assessed again when the model changes.
+    # The ad rules that fired when the indicator model of this digest assessed the ad
+    # (rule ids, space-separated, in the model's order; empty: none fired). A profile's
+    # score needs no more of it; the ad is assessed again when the model changes.
     ad_assessment_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    ad_assessment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    ad_fired_rules: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditEntry(Base):

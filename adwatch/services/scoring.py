@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Text, bindparam, cast, select, update
 from sqlalchemy.orm import Session
 
 from matching.indicators import (
@@ -19,6 +18,7 @@ from matching.indicators import (
     IndicatorModel,
     IndicatorScore,
     ProfileFacts,
+    ad_score_from_rules,
     describe,
     score_ad,
     score_profile,
@@ -33,6 +33,12 @@ from storage.models import (
     Site,
 )
 
+# Whether the linker's evidence shows a photo shared inside the profile. Matched in the
+# stored JSON text, not decoded: decoding every member's evidence was half the cost of
+# scoring a large profile. (The key and value are written by ``Evidence.as_dict``, never
+# by an ad; inside a JSON string a quote is escaped, so ad text cannot produce this.)
+_SHARES_A_PHOTO = cast(ProfileMembership.evidence, Text).like('%"kind": "image"%')
+
 
 @dataclass(slots=True)
 class _Member:
@@ -42,15 +48,20 @@ class _Member:
 
 
 def _kept_assessment(
-    digest: str | None, data: dict[str, Any] | None, model: IndicatorModel
+    digest: str | None, fired_rules: str | None, model: IndicatorModel
 ) -> IndicatorScore | None:
     """The kept assessment of an ad when the same model made it (and it reads back)."""
-    if not model.digest or digest != model.digest or data is None:
+    if not model.digest or digest != model.digest or fired_rules is None:
         return None
     try:
-        return IndicatorScore.from_dict(data)
-    except (KeyError, TypeError, ValueError):
+        return ad_score_from_rules(model, fired_rules.split())
+    except ValueError:
         return None  # assessed again, and kept anew
+
+
+def kept_fired_rules(score: IndicatorScore) -> str:
+    """What an ad keeps of its assessment: the ids of the rules that fired."""
+    return " ".join(fired.rule_id for fired in score.fired)
 
 
 def _assess_missing(
@@ -78,14 +89,12 @@ def _assess_missing(
         score = score_ad(model, title, text)
         members[profile_id][position].score = score
         if has_features is not None:
-            kept.append({"key": ad_id, "digest": model.digest, "assessment": score.as_dict()})
+            kept.append({"key": ad_id, "digest": model.digest, "fired": kept_fired_rules(score)})
     if kept:
         session.connection().execute(
             update(AdLinkFeatures.__table__)
             .where(AdLinkFeatures.__table__.c.ad_id == bindparam("key"))
-            .values(
-                ad_assessment_digest=bindparam("digest"), ad_assessment=bindparam("assessment")
-            ),
+            .values(ad_assessment_digest=bindparam("digest"), ad_fired_rules=bindparam("fired")),
             kept,
         )
 
@@ -105,29 +114,27 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
         for row in session.execute(
             select(
                 ProfileMembership.profile_id,
-                ProfileMembership.evidence,
+                _SHARES_A_PHOTO.label("by_photo"),
                 Ad.id,
                 Ad.city,
                 Ad.posted_at,
                 Site.key,
                 AdLinkFeatures.ad_id.label("has_features"),
                 AdLinkFeatures.ad_assessment_digest,
-                AdLinkFeatures.ad_assessment,
+                AdLinkFeatures.ad_fired_rules,
             )
             .join(Ad, Ad.id == ProfileMembership.ad_id)
             .join(Site, Site.id == Ad.site_id)
             .outerjoin(AdLinkFeatures, AdLinkFeatures.ad_id == Ad.id)
             .where(ProfileMembership.profile_id.in_(chunk))
         ):
-            score = _kept_assessment(row.ad_assessment_digest, row.ad_assessment, model)
+            score = _kept_assessment(row.ad_assessment_digest, row.ad_fired_rules, model)
             if score is None:
                 unassessed.append(
                     (row.profile_id, len(members[row.profile_id]), row.id, row.has_features)
                 )
-            # Photos shared inside the profile, as the linker's evidence records them.
-            by_photo = any(item.get("kind") == "image" for item in row.evidence or ())
             members[row.profile_id].append(
-                _Member(by_photo, score, Appearance(row.posted_at, row.city, row.key))
+                _Member(bool(row.by_photo), score, Appearance(row.posted_at, row.city, row.key))
             )
         _assess_missing(session, model, members, unassessed)
         phones: dict[int, dict[str, str | None]] = defaultdict(dict)

@@ -42,7 +42,7 @@ from matching.indicators.records import (
     IndicatorScore,
     ProfileFacts,
 )
-from matching.indicators.scoring import keeps, score_ad, score_profile
+from matching.indicators.scoring import ad_score_from_rules, keeps, score_ad, score_profile
 
 __all__ = [
     "CATEGORIES",
@@ -61,6 +61,7 @@ __all__ = [
     "PhrasesParams",
     "ProfileFacts",
     "SharedImagesParams",
+    "ad_score_from_rules",
     "describe",
     "explain",
     "fold_for_phrases",

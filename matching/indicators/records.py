@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 Level = Literal["ad", "profile"]
 LEVELS: tuple[Level, ...] = get_args(Level)
@@ -126,40 +125,6 @@ class IndicatorScore:
     over_threshold: bool
     fired: tuple[FiredIndicator, ...]
     note: str
-
-    def as_dict(self) -> dict[str, object]:
-        """The assessment as JSON-ready data (``from_dict`` reads it back)."""
-        return {
-            "model_version": self.model_version,
-            "level": self.level,
-            "score": self.score,
-            "threshold": self.threshold,
-            "over_threshold": self.over_threshold,
-            "fired": [fired.as_dict() for fired in self.fired],
-            "note": self.note,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> IndicatorScore:
-        """An assessment from ``as_dict`` data (``KeyError``/``TypeError`` if malformed)."""
-        return cls(
-            model_version=str(data["model_version"]),
-            level=str(data["level"]),
-            score=float(data["score"]),
-            threshold=float(data["threshold"]),
-            over_threshold=bool(data["over_threshold"]),
-            fired=tuple(
-                FiredIndicator(
-                    rule_id=str(f["rule_id"]),
-                    category=str(f["category"]),
-                    weight=float(f["weight"]),
-                    description=str(f["description"]),
-                    evidence=str(f["evidence"]),
-                )
-                for f in data["fired"]
-            ),
-            note=str(data["note"]),
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ model says (LED art. 10 and 11(3)): this holds even for a model that skipped val
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from matching.indicators.kinds import KINDS, AdText, ProfileView
 from matching.indicators.records import (
@@ -20,7 +20,7 @@ from matching.indicators.records import (
     ProfileFacts,
 )
 
-__all__ = ["keeps", "score_ad", "score_profile"]
+__all__ = ["ad_score_from_rules", "keeps", "score_ad", "score_profile"]
 
 _PROTECTED_ONLY_NOTE = (
     "Only nationality, ethnic-origin or origin indicators fired; by policy these may never "
@@ -65,6 +65,23 @@ def _result(
 def score_ad(model: IndicatorModel, title: str, text: str) -> IndicatorScore:
     """Assess one ad's title and text with the model's ad-level rules."""
     fired = _fired(model.ad_rules, AdText.of(title, text))
+    return _result(model, "ad", model.threshold, fired, [])
+
+
+def ad_score_from_rules(model: IndicatorModel, rule_ids: Collection[str]) -> IndicatorScore:
+    """The ad assessment this model makes when exactly these ad rules fire, without their
+    evidence: what a stored ad keeps of its assessment, and all a profile's score reads of it.
+
+    ``ValueError`` names a rule id that is not one of the model's ad rules.
+    """
+    unknown = set(rule_ids) - {rule.id for rule in model.ad_rules}
+    if unknown:
+        raise ValueError(f"not ad rules of model {model.version}: {', '.join(sorted(unknown))}")
+    fired = [
+        FiredIndicator(rule.id, rule.category, rule.weight, rule.description, "")
+        for rule in model.ad_rules
+        if rule.id in rule_ids
+    ]
     return _result(model, "ad", model.threshold, fired, [])
 
 

@@ -20,6 +20,7 @@ from matching.indicators import (
     IndicatorScore,
     PhrasesParams,
     ProfileFacts,
+    ad_score_from_rules,
     explain,
     keeps,
     score_ad,
@@ -201,3 +202,17 @@ def test_profile_scoring_never_crashes(f: ProfileFacts, texts: list[str]) -> Non
     assert score.level == "profile"
     if score.fired and all(x.protected for x in score.fired):
         assert not score.over_threshold
+
+
+def test_a_kept_assessment_reads_back_as_the_score_of_its_rules() -> None:
+    score = ad("Nieuw in de stad, alleen deze week. Zij is lief.")
+    assert score.fired
+    again = ad_score_from_rules(MODEL, [fired.rule_id for fired in score.fired])
+    assert (again.score, again.over_threshold, again.model_version) == (
+        score.score,
+        score.over_threshold,
+        score.model_version,
+    )
+    assert [f.rule_id for f in again.fired] == [f.rule_id for f in score.fired]
+    with pytest.raises(ValueError, match="not ad rules of model"):
+        ad_score_from_rules(MODEL, ["no_such_rule"])

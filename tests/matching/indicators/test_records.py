@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from matching.indicators import PROTECTED_CATEGORIES, IndicatorScore, ProfileFacts
-from tests.matching.indicators.examples import PHONE, ad
+from matching.indicators import PROTECTED_CATEGORIES, ProfileFacts
+from tests.matching.indicators.examples import PHONE
 
 
 def test_profile_facts_validate() -> None:
@@ -17,9 +17,3 @@ def test_profile_facts_validate() -> None:
 
 def test_protected_categories_are_fixed_in_code() -> None:
     assert {"nationality", "ethnic_origin", "origin"} == PROTECTED_CATEGORIES
-
-
-def test_a_score_reads_back_from_its_dict() -> None:
-    score = ad("Nieuw in de stad, alleen deze week. Zij is lief.")
-    assert score.fired
-    assert IndicatorScore.from_dict(score.as_dict()) == score
