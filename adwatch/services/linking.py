@@ -607,21 +607,31 @@ def _store(session: Session, result: BatchResult, linkage_version: str) -> None:
             row.evidence = evidence
             row.linked_at = now
             row.linkage_version = linkage_version
-    for event in result.events:
-        session.add(
-            ProfileEventRecord(
-                profile_id=event.profile_id,
-                kind=event.kind,
-                other_profile_id=event.other_profile_id,
-                reason=event.reason,
-                at=now,
-            )
+    session.add_all(
+        ProfileEventRecord(
+            profile_id=event.profile_id,
+            kind=event.kind,
+            other_profile_id=event.other_profile_id,
+            reason=event.reason,
+            at=now,
         )
-        if event.kind == "merged" and event.other_profile_id is not None:
-            absorbed = session.get(CandidateProfile, event.other_profile_id)
-            if absorbed is not None:
-                absorbed.merged_into_id = event.profile_id
-                absorbed.updated_at = now
+        for event in result.events
+    )
+    merged_into = {
+        event.other_profile_id: event.profile_id
+        for event in result.events
+        if event.kind == "merged" and event.other_profile_id is not None
+    }
+    # One query for the absorbed profiles: a ``get`` each flushed the session each time.
+    absorbed_ids = sorted(merged_into)
+    for start in range(0, len(absorbed_ids), _CHUNK):
+        for absorbed in session.scalars(
+            select(CandidateProfile).where(
+                CandidateProfile.id.in_(absorbed_ids[start : start + _CHUNK])
+            )
+        ):
+            absorbed.merged_into_id = merged_into[absorbed.id]
+            absorbed.updated_at = now
     holding = {m.profile_id for m in result.memberships}
     ordered = sorted(needed)
     for start in range(0, len(ordered), _CHUNK):
