@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import BigInteger, and_, cast, delete, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from adwatch.services.link_snapshots import (
+    Checksum,
     LinkingDelta,
     LinkingState,
     LinkSnapshots,
@@ -312,7 +313,7 @@ def _link_scope(
         known_hubs=engine.hub_phones(),
     )
     result = engine.add(features)
-    _store(session, result, config.version)
+    after = _after(before, _store(session, result, config.version))
     score_profiles(session, {m.profile_id for m in result.memberships}, model)
     outcome = _outcome(result, ads_linked=len(unlinked))
     _audit(session, access, "profiles.linked", scope, outcome)
@@ -322,7 +323,7 @@ def _link_scope(
             tuple(observations),
             {m.ad_id: m.profile_id for m in result.memberships},
         )
-        snapshots.append(state, before, _scope_state(session, scope, config), delta)
+        snapshots.append(state, before, after, delta)
     return outcome
 
 
@@ -452,14 +453,29 @@ def _stored_features(
     return found
 
 
+# The checksum's mixed sum, term by term: plain sums stay equal when two ads swap profiles.
+_MIX_AD, _MIX_PROFILE, _MIX_MODULUS = 2654435761, 40503, 1000000007
+
+
+def _checksum_term(ad_id: int, profile_id: int) -> int:
+    """One membership's term of the mixed sum, as ``_scope_state`` computes it in SQL."""
+    return (ad_id * _MIX_AD + profile_id * _MIX_PROFILE) % _MIX_MODULUS
+
+
+def _after(before: ScopeState, change: Checksum) -> ScopeState:
+    """The scope's state once a batch's memberships, which changed the checksum by
+    ``change``, are written (what summing over the scope again would give)."""
+    count, ads, profiles, mixed = (a + b for a, b in zip(before.checksum, change, strict=True))
+    return replace(before, checksum=(count, ads, profiles, mixed))
+
+
 def _scope_state(session: Session, scope: frozenset[int], config: MatchConfig) -> ScopeState:
     """What the scope's snapshot must have been taken at to be current."""
     ad_id = cast(ProfileMembership.ad_id, BigInteger)
     profile_id = cast(ProfileMembership.profile_id, BigInteger)
-    # A mixed sum too: plain sums stay equal when two ads swap profiles.
     mixed_term = (
-        ad_id * literal(2654435761, BigInteger) + profile_id * literal(40503, BigInteger)
-    ) % literal(1000000007, BigInteger)
+        ad_id * literal(_MIX_AD, BigInteger) + profile_id * literal(_MIX_PROFILE, BigInteger)
+    ) % literal(_MIX_MODULUS, BigInteger)
     count, ad_sum, profile_sum, mixed = session.execute(
         select(
             func.count(),
@@ -570,8 +586,11 @@ def _advance_profile_ids(session: Session, used: set[int]) -> None:
         counter.next_value = max(used) + 1
 
 
-def _store(session: Session, result: BatchResult, linkage_version: str) -> None:
+def _store(session: Session, result: BatchResult, linkage_version: str) -> Checksum:
+    """Write a batch's memberships, profiles and events; return how the memberships'
+    checksum (``_scope_state``) changed, so that it need not be summed over the scope again."""
     now = utcnow()
+    change = [0, 0, 0, 0]
     needed = {m.profile_id for m in result.memberships} | {e.profile_id for e in result.events}
     existing = set(
         session.scalars(select(CandidateProfile.id).where(CandidateProfile.id.in_(needed)))
@@ -591,22 +610,29 @@ def _store(session: Session, result: BatchResult, linkage_version: str) -> None:
             stored[row.ad_id] = row
     for membership in result.memberships:
         evidence = [item.as_dict() for item in membership.evidence]
-        row = stored.get(int(membership.ad_id))
-        if row is None:
+        ad_id = int(membership.ad_id)
+        change[2] += membership.profile_id
+        change[3] += _checksum_term(ad_id, membership.profile_id)
+        kept = stored.get(ad_id)
+        if kept is None:
+            change[0] += 1
+            change[1] += ad_id
             session.add(
                 ProfileMembership(
                     profile_id=membership.profile_id,
-                    ad_id=int(membership.ad_id),
+                    ad_id=ad_id,
                     linked_at=now,
                     evidence=evidence,
                     linkage_version=linkage_version,
                 )
             )
         else:
-            row.profile_id = membership.profile_id
-            row.evidence = evidence
-            row.linked_at = now
-            row.linkage_version = linkage_version
+            change[2] -= kept.profile_id
+            change[3] -= _checksum_term(ad_id, kept.profile_id)
+            kept.profile_id = membership.profile_id
+            kept.evidence = evidence
+            kept.linked_at = now
+            kept.linkage_version = linkage_version
     session.add_all(
         ProfileEventRecord(
             profile_id=event.profile_id,
@@ -642,3 +668,4 @@ def _store(session: Session, result: BatchResult, linkage_version: str) -> None:
             if profile.id in holding:  # a profile that holds ads again is nobody's part
                 profile.merged_into_id = None
     session.flush()
+    return (change[0], change[1], change[2], change[3])
