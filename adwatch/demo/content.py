@@ -1,14 +1,14 @@
 """Deterministic synthetic content for the bundled demo ad site.
 
-Everything here is generated from a seed: fictional names, non-explicit ad texts, abstract
-images (gradients and shapes, never a person) and phone numbers drawn only from ranges that
-regulators reserve for fiction. The same seed always yields the same ads and the same image
-bytes, so tests and benchmarks can rely on the ground truth (``DemoAd.advertiser_id``).
+Everything here is generated from a seed out of ``adwatch.synthetic``: fictional names,
+non-explicit ad texts, abstract images (colour fields and shapes, never a person) and phone
+numbers drawn only from ranges that regulators reserve for fiction. The same seed always
+yields the same ads and the same image bytes, so tests and benchmarks can rely on the
+ground truth (``DemoAd.advertiser_id``).
 """
 
 from __future__ import annotations
 
-import io
 import random
 import threading
 from collections.abc import Iterator, Mapping
@@ -16,12 +16,32 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image
+
+from adwatch.synthetic.names import FIRST_NAMES
+from adwatch.synthetic.phones import AU_FICTION_MOBILES, LONDON_DRAMA, SHARED_LINES, format_phone
+from adwatch.synthetic.photos import (
+    CROP_FRACTION,
+    abstract_picture,
+    crop_sides,
+    decode,
+    jpeg_bytes,
+    mirror,
+    rescale,
+)
+from adwatch.synthetic.places import CITY_NAMES
+from adwatch.synthetic.vocabulary import (
+    CONTACT_HINTS,
+    CONTACT_ONE,
+    GENERIC_SENTENCES,
+    OPENINGS,
+    TITLES,
+    personal_sentence,
+)
 
 __all__ = [
     "AGENCY_PHONE_DISPLAY",
     "AGENCY_PHONE_E164",
-    "AU_FICTION_MOBILES",
     "BAD_IMAGE_BYTES",
     "BAD_IMAGE_NAME",
     "BASE_DATE",
@@ -31,48 +51,36 @@ __all__ = [
     "FAULT_MALFORMED",
     "HELP_DESK_PHONE_DISPLAY",
     "HELP_DESK_PHONE_E164",
-    "IMAGE_SIZE",
     "DemoAd",
     "DemoReview",
     "DemoSiteContent",
-    "format_phone",
+    "display_phone",
     "generate_demo_content",
     "human_date",
-    "is_fiction_phone",
 ]
 
 CET = timezone(timedelta(hours=1), "CET")
 BASE_DATE = datetime(2026, 11, 1, 0, 0, tzinfo=CET)
-IMAGE_SIZE = (320, 400)
 
-# Ofcom drama range for London, 020 7946 0000–0999 (the 07700 900xxx drama mobiles are not
-# valid numbers to libphonenumber, so a matcher would rightly drop them). 0999 is kept for
-# the site's help desk so that no advertiser shares a number with the boilerplate footer.
-# Numbers are always written internationally: "020 …" read as Dutch would be Amsterdam.
-_UK_PREFIX_E164 = "+442079460"
-HELP_DESK_PHONE_E164 = "+442079460999"
-HELP_DESK_PHONE_DISPLAY = "+44 20 7946 0999"
-# A booking office several advertisers print beside their own number: a hub, which the
-# matcher must show but never link by (drama range too; never an advertiser's own).
-AGENCY_PHONE_E164 = "+442079460998"
-AGENCY_PHONE_DISPLAY = "+44 20 7946 0998"
+# The site's help desk and a booking office several advertisers print beside their own
+# number (a hub, which the matcher must show but never link by): shared lines of the
+# fiction ranges, never an advertiser's own.
+HELP_DESK_PHONE_E164 = SHARED_LINES[0]
+AGENCY_PHONE_E164 = SHARED_LINES[1]
+# How advertisers write their number here (``style`` of :func:`display_phone`).
+_DISPLAY_FORMS = ("intl_spaced", "trunk_zero", "dashed", "idd_00", "compact")
+HELP_DESK_PHONE_DISPLAY = format_phone(HELP_DESK_PHONE_E164, "intl_spaced")
+AGENCY_PHONE_DISPLAY = format_phone(AGENCY_PHONE_E164, "intl_spaced")
+
 _AGENCY_LINES = {
     "en": "Bookings also via our office: {phone}.",
     "nl": "Boekingen ook via ons kantoor: {phone}.",
 }
 # Share of advertisers with several ads who print the office's number.
 AGENCY_SHARE = 0.6
-_UK_ADVERTISER_SUFFIXES = range(0, 999)
-# ACMA fiction mobiles: only numbers that are both inside 0491 570 006–159 and on ACMA's
-# published list, so they are fictional under either reading of the reservation.
-AU_FICTION_MOBILES: tuple[str, ...] = (
-    "+61491570006",
-    "+61491570110",
-    "+61491570156",
-    "+61491570157",
-    "+61491570158",
-    "+61491570159",
-)
+# Advertisers' numbers: the London drama range less its shared lines (about one advertiser
+# in six gets one of the ACMA fiction mobiles instead).
+_UK_ADVERTISER_PHONES = tuple(n for n in LONDON_DRAMA if n not in SHARED_LINES)
 
 FAULT_MALFORMED = "f-malformed"
 FAULT_BAD_IMAGE = "f-badimage"
@@ -89,108 +97,7 @@ _VARIANT_KINDS: tuple[VariantKind, ...] = ("resized", "recompressed")
 _REFRAMED: dict[VariantKind, VariantKind] = {"resized": "cropped", "recompressed": "mirrored"}
 _COPY_KINDS: frozenset[str] = frozenset(_VARIANT_KINDS) | frozenset(_REFRAMED.values())
 
-CITIES: tuple[str, ...] = (
-    "Amsterdam",
-    "Rotterdam",
-    "Utrecht",
-    "Den Haag",
-    "Eindhoven",
-    "Groningen",
-    "Arnhem",
-    "Breda",
-    "Tilburg",
-    "Nijmegen",
-    "Maastricht",
-    "Zwolle",
-    "Haarlem",
-    "Enschede",
-)
-
-_NAMES: tuple[str, ...] = (
-    "Lena",
-    "Mia",
-    "Sofia",
-    "Nina",
-    "Eva",
-    "Lara",
-    "Jade",
-    "Bella",
-    "Roxy",
-    "Daria",
-    "Alina",
-    "Yara",
-    "Luna",
-    "Kira",
-    "Mila",
-    "Naomi",
-    "Vera",
-    "Zoë",
-    "Tess",
-    "Isa",
-    "Amber",
-    "Lotte",
-    "Nora",
-    "Sasha",
-)
-
 Language = Literal["nl", "en", "mixed"]
-
-_TITLES: dict[str, tuple[str, ...]] = {
-    "en": (
-        "{name} – new in {city}",
-        "{name}, only a few days in {city}",
-        "Sweet company in {city}: {name}",
-        "Discreet and friendly – {name}",
-        "{name} visiting {city} this week",
-        "New face in {city}! {name}",
-    ),
-    "nl": (
-        "{name} – nieuw in {city}",
-        "{name}, maar een paar dagen in {city}",
-        "Lieve {name} in {city}",
-        "Nieuw! {name} in {city}",
-        "Deze week in {city}: {name}",
-        "Gezellig gezelschap in {city} – {name}",
-    ),
-}
-
-_OPENINGS: dict[str, tuple[str, ...]] = {
-    "en": (
-        "New in {city} for a few days only.",
-        "Hi, I am {name}, just arrived in {city}.",
-        "Only this week in {city}!",
-        "Visiting {city} for a short time.",
-    ),
-    "nl": (
-        "Nieuw in {city}, maar een paar dagen!",
-        "Hoi, ik ben {name} en net aangekomen in {city}.",
-        "Alleen deze week in {city}!",
-        "Even op bezoek in {city}.",
-    ),
-}
-
-_BODY: dict[str, tuple[str, ...]] = {
-    "en": (
-        "Friendly, discreet and always on time.",
-        "Available day and night.",
-        "Sweet, elegant company for dinner or a drink.",
-        "Hotel visits possible.",
-        "Private and clean apartment near the centre.",
-        "I speak English and a little Dutch.",
-        "Relaxed, open-minded and easy to talk to.",
-        "Appointments also at short notice.",
-    ),
-    "nl": (
-        "Vriendelijk, discreet en altijd op tijd.",
-        "Dag en nacht bereikbaar.",
-        "Lief en stijlvol gezelschap voor een etentje of een drankje.",
-        "Hotelbezoek mogelijk.",
-        "Privé en schoon appartement vlak bij het centrum.",
-        "Ik spreek Engels en een beetje Nederlands.",
-        "Relaxed, spontaan en makkelijk in de omgang.",
-        "Afspraken ook op korte termijn.",
-    ),
-}
 
 # Sentences that carry trafficking indicators of the indicator model (working with a
 # friend, round-the-clock availability, pressure wording, just arrived). Most advertisers
@@ -213,21 +120,9 @@ _INDICATIVE: dict[str, tuple[str, ...]] = {
 # Share of advertisers with several ads whose ads carry indicators.
 INDICATIVE_SHARE = 0.85
 
+# How an ad ends: with its number, or pointing to the number shown beside the text.
 _CLOSINGS: dict[str, tuple[str, ...]] = {
-    "en": (
-        "Call or WhatsApp.",
-        "Call or WhatsApp: {phone}.",
-        "No withheld numbers, please.",
-        "Text me first, I will answer quickly.",
-        "WhatsApp only: {phone}",
-    ),
-    "nl": (
-        "Bel of app gerust.",
-        "Bel of app: {phone}.",
-        "Geen anonieme nummers a.u.b.",
-        "Stuur eerst een berichtje, ik reageer snel.",
-        "Alleen WhatsApp: {phone}",
-    ),
+    lang: CONTACT_ONE[lang] + CONTACT_HINTS[lang] for lang in ("nl", "en")
 }
 
 _REVIEW_AUTHORS: tuple[str, ...] = (
@@ -346,36 +241,10 @@ class DemoSiteContent:
         return self.fault_ads + self.static_ads
 
 
-def is_fiction_phone(e164: str) -> bool:
-    """Whether ``e164`` is one of the fiction-reserved numbers this module may use."""
-    if e164 in AU_FICTION_MOBILES:
-        return True
-    suffix = e164.removeprefix(_UK_PREFIX_E164)
-    return suffix != e164 and len(suffix) == 3 and suffix.isdigit()
-
-
-def format_phone(e164: str, style: int) -> str:
-    """Write a fiction number the way an advertiser might (``style`` picks one of five forms)."""
-    # International forms only: the site is Dutch, and a national form would be read as Dutch.
-    if e164.startswith("+44"):
-        n = e164.removeprefix("+44")  # "2079460123"
-        forms = (
-            f"+44 {n[:2]} {n[2:6]} {n[6:]}",
-            f"+44 (0){n[:2]} {n[2:6]} {n[6:]}",
-            f"+44-{n[:2]}-{n[2:6]}-{n[6:]}",
-            f"0044 {n[:2]} {n[2:6]} {n[6:]}",
-            f"+44{n}",
-        )
-    else:
-        n = e164.removeprefix("+61")  # "491570156"
-        forms = (
-            f"+61 {n[:3]} {n[3:6]} {n[6:]}",
-            f"+61 (0){n[:3]} {n[3:6]} {n[6:]}",
-            f"+61-{n[:3]}-{n[3:6]}-{n[6:]}",
-            f"0061 {n[:3]} {n[3:6]} {n[6:]}",
-            f"+61{n}",
-        )
-    return forms[style % len(forms)]
+def display_phone(e164: str, style: int) -> str:
+    """Write a fiction number the way an advertiser here might (``style`` picks one of five
+    international forms: the site is Dutch, and a national form would read as Dutch)."""
+    return format_phone(e164, _DISPLAY_FORMS[style % len(_DISPLAY_FORMS)])
 
 
 def human_date(moment: datetime) -> str:
@@ -391,45 +260,6 @@ class _ImageRecipe:
     kind: Literal["photo", "raw"] | VariantKind
     key: str  # seeds the rendering of a photo; names the original for variants
     raw: bytes = b""
-
-
-def _random_colour(rng: random.Random) -> tuple[int, int, int]:
-    return (rng.randrange(256), rng.randrange(256), rng.randrange(256))
-
-
-def _render_photo(key: str) -> Image.Image:
-    """An abstract picture: a coloured gradient, a few translucent shapes and soft noise."""
-    rng = random.Random(key)  # str seeds hash with SHA-512: stable across runs and platforms
-    width, height = IMAGE_SIZE
-    gradient = Image.linear_gradient("L").resize((width, height))
-    if rng.random() < 0.5:
-        gradient = gradient.transpose(Image.Transpose.ROTATE_180)
-    base = ImageOps.colorize(gradient, _random_colour(rng), _random_colour(rng)).convert("RGBA")
-    overlay = Image.new("RGBA", IMAGE_SIZE, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    for _ in range(rng.randint(5, 9)):
-        fill = (*_random_colour(rng), rng.randint(140, 230))
-        x0, y0 = rng.randrange(-40, width), rng.randrange(-40, height)
-        x1, y1 = x0 + rng.randint(40, 200), y0 + rng.randint(40, 220)
-        shape = rng.randrange(4)
-        if shape == 0:
-            draw.ellipse((x0, y0, x1, y1), fill=fill)
-        elif shape == 1:
-            draw.rectangle((x0, y0, x1, y1), fill=fill)
-        elif shape == 2:
-            points = [
-                (rng.randrange(width), rng.randrange(height)) for _ in range(rng.randint(3, 6))
-            ]
-            draw.polygon(points, fill=fill)
-        else:
-            draw.line((x0, y0, x1, y1), fill=fill, width=rng.randint(8, 24))
-    picture = Image.alpha_composite(base, overlay).convert("RGB")
-    # Coarse noise, upscaled, so the JPEG looks photo-like yet stays small.
-    noise = Image.frombytes("L", (40, 50), rng.randbytes(40 * 50)).resize(
-        IMAGE_SIZE, Image.Resampling.BILINEAR
-    )
-    picture = Image.blend(picture, Image.merge("RGB", (noise, noise, noise)), 0.08)
-    return picture.filter(ImageFilter.GaussianBlur(0.8))
 
 
 # Photos on real ad sites often still carry the camera's metadata, location included; the
@@ -449,18 +279,12 @@ def _camera_metadata() -> bytes:
 
 def _jpeg(picture: Image.Image, quality: int) -> bytes:
     for q in (quality, quality - 15, quality - 30):
-        buffer = io.BytesIO()
-        picture.save(
-            buffer,
-            format="JPEG",
-            quality=q,
-            optimize=True,
-            exif=_camera_metadata(),
-            comment=DEMO_PHOTO_COMMENT,
+        data = jpeg_bytes(
+            picture, q, optimize=True, exif=_camera_metadata(), comment=DEMO_PHOTO_COMMENT
         )
-        if buffer.tell() <= _MAX_IMAGE_BYTES:
+        if len(data) <= _MAX_IMAGE_BYTES:
             break
-    return buffer.getvalue()
+    return data
 
 
 class _LazyImages(Mapping[str, bytes]):
@@ -483,18 +307,16 @@ class _LazyImages(Mapping[str, bytes]):
         if recipe.kind == "raw":
             data = recipe.raw
         elif recipe.kind == "photo":
-            data = _jpeg(_render_photo(recipe.key), 82)
+            data = _jpeg(abstract_picture(recipe.key), 82)
         else:
-            original = Image.open(io.BytesIO(self._get(recipe.key)))
-            original.load()
-            width, height = original.size
+            # A copy is made from the published photo, so its JPEG losses add up.
+            original = decode(self._get(recipe.key))
             if recipe.kind == "resized":
-                data = _jpeg(original.resize((width * 7 // 8, height * 7 // 8)), 82)
+                data = _jpeg(rescale(original, 7 / 8), 82)
             elif recipe.kind == "mirrored":
-                data = _jpeg(ImageOps.mirror(original), 82)
+                data = _jpeg(mirror(original), 82)
             elif recipe.kind == "cropped":
-                dx, dy = width * 6 // 100, height * 6 // 100
-                data = _jpeg(original.crop((dx, dy, width - dx, height - dy)), 82)
+                data = _jpeg(crop_sides(original, CROP_FRACTION), 82)
             else:
                 data = _jpeg(original, 55)
         self._cache[name] = data
@@ -547,10 +369,10 @@ def _pick_language(rng: random.Random, language: Language) -> str:
     return language
 
 
-def _ad_text(rng: random.Random, adv: _Advertiser, name: str, city: str, phone: str) -> str:
+def _ad_text(rng: random.Random, adv: _Advertiser, city: str, phone: str) -> str:
     """Opening, the advertiser's recurring sentences (slightly shuffled), closing."""
     lang = _pick_language(rng, adv.language)
-    opening = rng.choice(_OPENINGS[lang]).format(name=name, city=city)
+    opening = rng.choice(OPENINGS[lang]).format(city=city)
     body = list(adv.body)
     rng.shuffle(body)
     if len(body) > 2 and rng.random() < 0.5:
@@ -591,9 +413,8 @@ def _advertisers(
     order = list(range(n_adv))
     rng.shuffle(order)  # singletons should not all sit at the end of the id range
 
-    uk = [f"{_UK_PREFIX_E164}{s:03d}" for s in _UK_ADVERTISER_SUFFIXES]
+    uk = list(_UK_ADVERTISER_PHONES)
     rng.shuffle(uk)
-    uk.remove(AGENCY_PHONE_E164)  # after the shuffle: the others keep their order
     au = list(AU_FICTION_MOBILES)
     rng.shuffle(au)
     # Roughly one advertiser in six uses an Australian number (the ACMA list is short).
@@ -603,13 +424,13 @@ def _advertisers(
         if australian and au:
             return au.pop()
         # Past ~1000 advertisers the fiction ranges run out and numbers repeat across them.
-        return uk.pop() if uk else f"{_UK_PREFIX_E164}{i % 999:03d}"
+        return uk.pop() if uk else _UK_ADVERTISER_PHONES[i % len(_UK_ADVERTISER_PHONES)]
 
     width = max(2, len(str(n_adv)))
     advertisers: list[_Advertiser] = []
     for index, (position, count) in enumerate(zip(order, counts, strict=True)):
         multi = count > 1
-        name_pool = rng.sample(_NAMES, 3)
+        name_pool = rng.sample(FIRST_NAMES, 3)
         n_names = 1 if not multi or rng.random() < 0.6 else rng.randint(2, 3)
         phones = [next_phone(position, position in au_slots)]
         still_needed = n_adv - len(advertisers) - 1
@@ -622,11 +443,16 @@ def _advertisers(
             photos.append(photo)
         language: Language = rng.choice(("nl", "en", "mixed"))
         body_lang = _pick_language(rng, language)
-        body = tuple(rng.sample(_BODY[body_lang], rng.randint(2, 4)))
+        body = tuple(rng.sample(GENERIC_SENTENCES[body_lang], rng.randint(2, 4)))
         # Its own random stream: the rest of the content stays as it was.
         indicative = random.Random(f"{seed}:indicative:{position}")
         if multi and indicative.random() < INDICATIVE_SHARE:
             body += tuple(indicative.sample(_INDICATIVE[body_lang], 3))
+        if multi:
+            # A sentence of its own, so that its ads share more than stock lines (which a
+            # site of a few advertisers soon counts as boilerplate).
+            own = random.Random(f"{seed}:own:{position}")
+            body += (personal_sentence(own, body_lang) + ".",)
         agency = multi and random.Random(f"{seed}:agency:{position}").random() < AGENCY_SHARE
         advertisers.append(
             _Advertiser(
@@ -667,19 +493,19 @@ def _drafts_for(
     """One advertiser's trip: a new city every one to four days, reusing phones and photos."""
     drafts: list[_Draft] = []
     moment = BASE_DATE + timedelta(days=rng.randint(0, 20))
-    city = rng.choice(CITIES)
+    city = rng.choice(CITY_NAMES)
     for index in range(adv.n_ads):
         if index:
             moment += timedelta(days=rng.randint(1, 4))
             if rng.random() < 0.8:  # mostly moving on, sometimes staying a little longer
-                city = rng.choice([c for c in CITIES if c != city])
+                city = rng.choice([c for c in CITY_NAMES if c != city])
         posted_at = moment.replace(hour=rng.randint(8, 23), minute=rng.randrange(60))
         name = adv.names[0] if rng.random() < 0.7 else rng.choice(adv.names)
         # The second phone, if any, shows up on the second ad at the latest.
         phone = adv.phones[-1] if index == 1 else rng.choice(adv.phones[:1] * 2 + adv.phones)
         style = adv.phone_style if rng.random() < 0.7 else rng.randrange(5)
-        display = format_phone(phone, style)
-        in_text = format_phone(phone, rng.randrange(5))
+        display = display_phone(phone, style)
+        in_text = display_phone(phone, rng.randrange(5))
         images: list[str] = []
         for photo in rng.sample(adv.photos, rng.randint(1, min(4, len(adv.photos)))):
             if index and rng.random() < 0.3:
@@ -697,8 +523,8 @@ def _drafts_for(
         drafts.append(
             _Draft(
                 advertiser_id=adv.advertiser_id,
-                title=rng.choice(_TITLES[lang]).format(name=name, city=city),
-                text=_with_agency(_ad_text(rng, adv, name, city, in_text), adv, lang),
+                title=rng.choice(TITLES[lang]).format(name=name, city=city),
+                text=_with_agency(_ad_text(rng, adv, city, in_text), adv, lang),
                 city=city,
                 posted_at=posted_at,
                 phone_display=display,
@@ -718,18 +544,17 @@ def _burner_ad(
 ) -> None:
     """One advertiser's last ad switches to a new number and a new photo but keeps every
     sentence of its text: only the text links it (as a new prepaid SIM would). Drawn from
-    streams of its own, after everything else, so the other ads stay as they were."""
+    streams of its own, after everything else, so the other ads stay as they were. The
+    advertiser is one with the most recurring sentences: with two of them, titles, openings
+    and closings outweigh what the ads share, and the text links nothing."""
     busy = [adv for adv in advertisers if adv.n_ads >= 3]
     if not busy:
         return
     rng = random.Random(f"{seed}:burner")
-    adv = rng.choice(busy)
-    used = {phone for a in advertisers for phone in a.phones} | {
-        HELP_DESK_PHONE_E164,
-        AGENCY_PHONE_E164,
-    }
-    unused = (f"{_UK_PREFIX_E164}{s:03d}" for s in _UK_ADVERTISER_SUFFIXES)
-    burner = next((phone for phone in unused if phone not in used), None)
+    most = max(len(adv.body) for adv in busy)
+    adv = rng.choice([adv for adv in busy if len(adv.body) == most])
+    used = {phone for a in advertisers for phone in a.phones}
+    burner = next((phone for phone in _UK_ADVERTISER_PHONES if phone not in used), None)
     if burner is None:
         return  # a site this large has used every fiction number: no ad can switch
     index = max(i for i, d in enumerate(drafts) if d.advertiser_id == adv.advertiser_id)
@@ -737,9 +562,8 @@ def _burner_ad(
     photo = names.new()
     recipes[photo] = _ImageRecipe("photo", f"{seed}:{photo}")
     lang = _pick_language(rng, adv.language)
-    name = adv.names[0]
-    opening = rng.choice(_OPENINGS[lang]).format(name=name, city=draft.city)
-    closing = rng.choice(_CLOSINGS[lang]).format(phone=format_phone(burner, adv.phone_style))
+    opening = rng.choice(OPENINGS[lang]).format(city=draft.city)
+    closing = rng.choice(_CLOSINGS[lang]).format(phone=display_phone(burner, adv.phone_style))
     text = f"{opening} {' '.join(adv.body)}\n\n{closing}"
     drafts[index] = _Draft(
         advertiser_id=adv.advertiser_id,
@@ -747,7 +571,7 @@ def _burner_ad(
         text=_with_agency(text, adv, lang),
         city=draft.city,
         posted_at=draft.posted_at,
-        phone_display=format_phone(burner, adv.phone_style),
+        phone_display=display_phone(burner, adv.phone_style),
         phone_e164=burner,
         image_names=(photo,),
     )
@@ -763,7 +587,7 @@ def _fault_ads(
     ads = []
     for offset, ad_id in enumerate(FAULT_AD_IDS):
         adv = rng.choice([a for a in advertisers if a.n_ads > 1] or advertisers)
-        city = rng.choice(CITIES)
+        city = rng.choice(CITY_NAMES)
         name = adv.names[0]
         phone = adv.phones[0]
         images: tuple[str, ...] = (adv.photos[0],)
@@ -774,11 +598,11 @@ def _fault_ads(
             DemoAd(
                 ad_id=ad_id,
                 advertiser_id=adv.advertiser_id,
-                title=rng.choice(_TITLES[lang]).format(name=name, city=city),
-                text=_ad_text(rng, adv, name, city, format_phone(phone, adv.phone_style)),
+                title=rng.choice(TITLES[lang]).format(name=name, city=city),
+                text=_ad_text(rng, adv, city, display_phone(phone, adv.phone_style)),
                 city=city,
                 posted_at=last + timedelta(hours=offset),
-                phone_display=format_phone(phone, adv.phone_style),
+                phone_display=display_phone(phone, adv.phone_style),
                 phone_e164=phone,
                 image_names=images,
                 requires_js=False,

@@ -31,7 +31,8 @@ from http import HTTPStatus
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from adwatch.demo.content import CITIES, HELP_DESK_PHONE_DISPLAY, DemoAd, DemoSiteContent
+from adwatch.demo.content import HELP_DESK_PHONE_DISPLAY, DemoAd, DemoSiteContent
+from adwatch.synthetic.places import CITY_NAMES
 
 __all__ = [
     "JSONLD_SITE_NAME",
@@ -125,7 +126,7 @@ class JsonLdSite:
         )
         self.ads_by_id = {ad.ad_id: ad for ad in self.ads}
         self._posted = {ad.ad_id: self._exact_posted_at(rank) for rank, ad in enumerate(self.ads)}
-        self.regions: Mapping[str, str] = {city_slug(city): city for city in CITIES}
+        self.regions: Mapping[str, str] = {city_slug(city): city for city in CITY_NAMES}
 
     # --- ground truth -------------------------------------------------------------------
 

@@ -29,8 +29,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageDraw, PngImagePlugin
 
-from adwatch.demo.content import AU_FICTION_MOBILES, HELP_DESK_PHONE_DISPLAY, format_phone
+from adwatch.demo.content import HELP_DESK_PHONE_DISPLAY
 from adwatch.demo.site import DemoServer, running_demo_server
+from adwatch.synthetic.phones import AU_FICTION_MOBILES, format_phone
 from legal_policy.field_rules import FieldRule, FieldRules
 from legal_policy.minimisation import (
     CapturedAd,
@@ -408,24 +409,19 @@ def test_prices_ages_dates_and_plain_words_are_left_alone() -> None:
 
 UK_FICTION = st.integers(0, 998).map(lambda n: f"+442079460{n:03d}")
 FICTION_E164 = st.one_of(UK_FICTION, st.sampled_from(AU_FICTION_MOBILES))
-_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_FULL_WIDTH = str.maketrans("+0123456789", "＋０１２３４５６７８９")
-
-
-def _written(e164: str, style: int) -> str:
-    """A fiction number in one of the forms posters use."""
-    digits = e164[1:]  # both fiction ranges have a two-digit country code
-    forms = (
-        format_phone(e164, style),
-        "+" + " ".join(digits),
-        f"+{digits[:2]} " + " ".join(_WORDS[int(d)] for d in digits[2:]),
-        format_phone(e164, style).translate(_FULL_WIDTH),
-        f"wa.me/{digits}",
-    )
-    return forms[style % len(forms)]
-
-
-PHONES = st.builds(_written, FICTION_E164, st.integers(0, 24))
+# Forms posters use (``adwatch.synthetic.phones``).
+_FORMS = (
+    "intl_spaced",
+    "trunk_zero",
+    "dashed",
+    "idd_00",
+    "compact",
+    "spaced_digits",
+    "words_en",
+    "fullwidth",
+    "wa_me",
+)
+PHONES = st.builds(format_phone, FICTION_E164, st.sampled_from(_FORMS))
 EMAILS = st.builds(
     "{}@{}".format,
     st.from_regex(r"[a-z][a-z0-9._+-]{0,10}[a-z0-9]", fullmatch=True),

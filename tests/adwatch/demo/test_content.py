@@ -14,19 +14,18 @@ from PIL import Image
 from adwatch.demo.content import (
     AGENCY_PHONE_DISPLAY,
     AGENCY_PHONE_E164,
-    AU_FICTION_MOBILES,
     BAD_IMAGE_NAME,
     BASE_DATE,
-    CITIES,
     FAULT_AD_IDS,
     FAULT_BAD_IMAGE,
     HELP_DESK_PHONE_E164,
-    IMAGE_SIZE,
     DemoSiteContent,
-    format_phone,
+    display_phone,
     generate_demo_content,
-    is_fiction_phone,
 )
+from adwatch.synthetic.phones import AU_FICTION_MOBILES, is_fiction_phone
+from adwatch.synthetic.photos import PICTURE_SIZE
+from adwatch.synthetic.places import CITY_NAMES
 from matching.images import describe_image, image_distance
 
 # Ofcom drama range +44 20 7946 0000–0999; ACMA fiction mobiles +61 491 570 006–159.
@@ -88,7 +87,7 @@ def test_shape_of_the_site(content: DemoSiteContent) -> None:
     for ad in content.ads:
         assert ad.posted_at.utcoffset() == timedelta(hours=1)
         assert BASE_DATE <= ad.posted_at < BASE_DATE + timedelta(days=120)
-        assert ad.city in CITIES
+        assert ad.city in CITY_NAMES
         assert 1 <= len(ad.image_names) <= 4
         assert ad.title and ad.text
 
@@ -141,12 +140,12 @@ def test_every_phone_is_reserved_for_fiction(content: DemoSiteContent) -> None:
 
 
 def test_phone_display_formats_vary(content: DemoSiteContent) -> None:
-    assert len({format_phone("+442079460123", style) for style in range(5)}) == 5
-    assert format_phone("+442079460123", 0) == "+44 20 7946 0123"
-    assert format_phone("+442079460123", 1) == "+44 (0)20 7946 0123"
-    assert format_phone("+442079460123", 2) == "+44-20-7946-0123"
-    assert format_phone("+442079460123", 3) == "0044 20 7946 0123"
-    assert format_phone("+61491570156", 0) == "+61 491 570 156"
+    assert len({display_phone("+442079460123", style) for style in range(5)}) == 5
+    assert display_phone("+442079460123", 0) == "+44 20 7946 0123"
+    assert display_phone("+442079460123", 1) == "+44 (0)20 7946 0123"
+    assert display_phone("+442079460123", 2) == "+44-20-7946-0123"
+    assert display_phone("+442079460123", 3) == "0044 20 7946 0123"
+    assert display_phone("+61491570156", 0) == "+61 491 570 156"
     assert len({ad.phone_display for ad in content.ads}) > len(
         {ad.phone_e164 for ad in content.ads}
     )
@@ -171,9 +170,9 @@ def test_images_are_small_distinct_jpegs(content: DemoSiteContent) -> None:
         picture.load()
         assert picture.format == "JPEG"
         if name in content.image_variant_of:
-            assert picture.size[0] <= IMAGE_SIZE[0]
+            assert picture.size[0] <= PICTURE_SIZE[0]
         else:
-            assert picture.size == IMAGE_SIZE
+            assert picture.size == PICTURE_SIZE
             originals.append(_dhash(data))
     assert len(content.images) >= 20
     # Different "photos" must look different to a perceptual hash.
@@ -242,6 +241,29 @@ def test_a_booking_office_number_sits_beside_several_advertisers_own() -> None:
     assert {ad.phone_e164 for ad in content.ads}.isdisjoint({AGENCY_PHONE_E164})
     # Beside at least five other numbers: the matcher's hub rule applies to it.
     assert len({ad.phone_e164 for ad in printing}) >= 5
+
+
+def test_one_ad_is_linked_to_its_advertiser_by_text_alone(content: DemoSiteContent) -> None:
+    # The ad that switches to a new number and a new photo still carries a sentence that
+    # its advertiser's other ads have and no other advertiser writes.
+    def sentences(text: str) -> set[str]:
+        return set(re.split(r"(?<=[.!?])\s+", text.replace("\n\n", " ")))
+
+    def photos(names: tuple[str, ...]) -> set[str]:
+        return {content.image_variant_of.get(name, name) for name in names}
+
+    text_only = []
+    for ad in content.ads:
+        siblings = [b for b in content.ads if b.advertiser_id == ad.advertiser_id and b != ad]
+        strangers = [b for b in content.ads if b.advertiser_id != ad.advertiser_id]
+        if ad.phone_e164 in {b.phone_e164 for b in siblings}:
+            continue
+        if photos(ad.image_names) & {p for b in siblings for p in photos(b.image_names)}:
+            continue
+        own = sentences(ad.text) - {s for b in strangers for s in sentences(b.text)}
+        if own & {s for b in siblings for s in sentences(b.text)}:
+            text_only.append(ad.ad_id)
+    assert text_only
 
 
 def test_a_site_that_uses_every_fiction_number_still_generates() -> None:

@@ -16,7 +16,6 @@ import pytest
 from lxml import etree
 
 from adwatch.demo.content import (
-    CITIES,
     HELP_DESK_PHONE_DISPLAY,
     DemoAd,
     generate_demo_content,
@@ -28,6 +27,7 @@ from adwatch.demo.jsonld_site import (
     posted_text,
 )
 from adwatch.demo.site import DemoServer, make_demo_server, running_demo_server
+from adwatch.synthetic.places import CITY_NAMES
 
 BASE = "http://127.0.0.1:9999"
 NOW = datetime(2026, 11, 30, 10, 51, 30, tzinfo=UTC)
@@ -58,7 +58,7 @@ def links(document: Any, selector: str = "a") -> list[str]:
 
 def test_list_pages_are_found_from_the_home_page_only(site: JsonLdSite) -> None:
     home = links(page(site, "/"))
-    assert {f"/regio/{city_slug(city)}" for city in CITIES} <= set(home)
+    assert {f"/regio/{city_slug(city)}" for city in CITY_NAMES} <= set(home)
     assert "/nieuw" in home
     assert f"{OFF_LIST_PARTNER}/regio/amsterdam" in home  # a list path on another origin
 
