@@ -15,9 +15,9 @@ import time
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+from adwatch.synthetic.phones import DIGIT_WORDS
 from matching.phones import extract_phones
 
-WORDS = ["nul", "een", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen"]
 FILLER = [
     "Nieuw in de stad, alleen deze week.",
     "Prijs 150 euro per uur, 250 euro voor twee uur.",
@@ -41,7 +41,7 @@ def synthetic_texts(n: int, seed: int = 7) -> list[str]:
             written = " ".join(written.replace(" ", ""))
         elif style == 2:
             digits = phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
-            written = "+" + " ".join(WORDS[int(d)] for d in digits)
+            written = "+" + " ".join(DIGIT_WORDS["nl"][int(d)] for d in digits)
         texts.append(" ".join([*rng.sample(FILLER, 3), f"Bel {written}."]))
     return texts
 

@@ -55,7 +55,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.corpus import CITIES, CorpusConfig, FeatureColumns, generate_features
+from adwatch.synthetic.places import CITY_NAMES
+from benchmarks.corpus import CorpusConfig, FeatureColumns, generate_features
 from benchmarks.metrics import QualityReport, evaluate_linkage, format_table
 from matching.engine import MatchingEngine
 from matching.records import AdFeatures
@@ -188,7 +189,7 @@ def splink_table(corpus: FeatureColumns) -> dict[str, list[Any]]:
         "phones": [],
         "phone_tf": [],
         "phone_first": [],
-        "city": [CITIES[int(c)] for c in corpus.city],
+        "city": [CITY_NAMES[int(c)] for c in corpus.city],
         "img": [],
         "img_all": [],
         "img_keys": [],

@@ -1,16 +1,17 @@
 """Labelled synthetic ad corpora for measuring linkage quality, from 600 ads to 1,000,000.
 
-Every ad is invented: fictional names, non-explicit Dutch and English texts, abstract
-pictures (colour fields and shapes, never a person) and phone numbers from ranges that
-regulators reserve for fiction. The ground truth is the *advertiser* behind each ad.
+Every ad is invented from ``adwatch.synthetic``: fictional names, non-explicit Dutch and
+English texts, abstract pictures (colour fields and shapes, never a person) and phone
+numbers from ranges that regulators reserve for fiction. The ground truth is the
+*advertiser* behind each ad.
 
 One seeded plan (advertisers → persons → ads) is rendered at two levels:
 
 * **Text level** — :func:`generate_ads` gives ads as a crawler would store them (title, text
   with phones written plainly or obfuscated, image specs that :func:`render_image` draws as
   JPEG) and :func:`write_jsonl_corpus` writes them as the input of ``adwatch match``. Phones
-  come only from fiction ranges (:func:`fiction_phone_pool`), which caps this level at
-  3,096 advertiser numbers (about 12k ads with the default config).
+  come only from fiction ranges (``adwatch.synthetic.phones.fiction_phone_pool``), which
+  caps this level at 3,096 advertiser numbers (about 12k ads with the default config).
 * **Feature level** — :func:`generate_features` gives the same structure as numpy columns
   (:class:`FeatureColumns`) for scale: phones are opaque ``+999…`` strings (999 is an
   unassigned country code, so no such string is anyone's number; they bypass phone
@@ -29,7 +30,6 @@ Same seed, same output (for a given numpy and Pillow version): image bytes inclu
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import random
@@ -37,33 +37,61 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
-from functools import lru_cache
 from hashlib import blake2b
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import phonenumbers
-from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
+from adwatch.synthetic.names import FIRST_NAMES
+from adwatch.synthetic.phones import (
+    CORE_POOL_SIZE,
+    OBFUSCATED_FORMS,
+    OPAQUE_COUNTRY_CODE,
+    PLAIN_FORMS,
+    SHARED_LINES,
+    fiction_phone_pool,
+    format_phone,
+)
+from adwatch.synthetic.photos import (
+    CROP_FRACTION,
+    abstract_picture,
+    add_border,
+    crop_sides,
+    jpeg_bytes,
+    mirror,
+    rescale,
+    watermark,
+)
+from adwatch.synthetic.places import CITIES, CITY_NAMES
+from adwatch.synthetic.vocabulary import (
+    AGENCY_BLOCKS,
+    CONTACT_NONE,
+    CONTACT_ONE,
+    CONTACT_TWO,
+    DETAIL_FRAMES,
+    GENERIC_SENTENCES,
+    INTRO_FRAMES,
+    LANGUAGES,
+    OPENINGS,
+    ORIGIN_COUNTRIES,
+    PERSONAL_WORDS,
+    SLOTS,
+    SYNONYM_PAIRS,
+    TITLES,
+)
 from matching.records import AdFeatures, AdInput, ImageFingerprint
 
 __all__ = [
-    "AGENCY_BLOCKS",
-    "CITIES",
     "HELP_DESK_PHONES",
     "IMAGE_VARIANTS",
-    "OBFUSCATED_FORMS",
-    "PLAIN_FORMS",
     "SITES",
     "TRANSFORMS",
     "CorpusConfig",
     "FeatureColumns",
     "ImageSpec",
     "LabelledAd",
-    "fiction_phone_pool",
-    "format_phone",
     "generate_ads",
     "generate_features",
     "render_image",
@@ -72,7 +100,6 @@ __all__ = [
 
 CET: Final = timezone(timedelta(hours=1), "CET")
 START: Final = datetime(2026, 11, 1, tzinfo=CET)
-IMAGE_SIZE: Final = (320, 400)
 
 I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
@@ -82,168 +109,12 @@ U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
 F64 = npt.NDArray[np.float64]
 
-# --- phones ------------------------------------------------------------------------------
+# --- corpus-only vocabulary (the rest is adwatch.synthetic's) ------------------------------
 
-# Site help desks: the top of Ofcom's London drama range (020 7946 0000–0999), kept apart
-# from every advertiser's number.
-HELP_DESK_PHONES: Final = tuple(f"+44207946{n:04d}" for n in range(999, 989, -1))
+# Site help desks: the shared lines at the top of Ofcom's London drama range.
+HELP_DESK_PHONES: Final = SHARED_LINES
+_CITY_WEIGHTS: Final = np.array([city.weight for city in CITIES], float)
 
-
-_NANP_EXTRA_AREAS: Final = ("212", "312", "415", "617", "713", "305", "404", "503", "206", "303")
-
-
-def _core_fiction_phones() -> list[str]:
-    london = [f"+44207946{n:04d}" for n in range(990)]
-    leeds = [f"+44113496{n:04d}" for n in range(1000)]
-    washington = [f"+1202555{n:04d}" for n in range(100, 200)]
-    sydney = ["+61491570006", "+61491570110", "+61491570156", "+61491570157"]
-    return london + leeds + washington + sydney + ["+61491570158", "+61491570159"]
-
-
-@lru_cache(maxsize=1)
-def fiction_phone_pool() -> tuple[str, ...]:
-    """Advertiser numbers, all reserved for fiction and valid to ``phonenumbers``, in order.
-
-    First Ofcom's drama ranges London 020 7946 0000–0989 (0990–0999 are the help desks)
-    and Leeds 0113 496 0000–0999, NANPA's 555-0100–0199 in area code 202, and the six ACMA
-    fiction mobiles that lie in 0491 570 006–159 *and* on ACMA's published list (as in
-    ``adwatch.demo``): 2,096 numbers. After them, for corpora that need more, NANPA's
-    555-0100–0199 in ten further area codes (NANPA reserves that block for fiction in
-    every area code): 1,000 more. No other country's numbers are used: Romania, Moldova
-    and Bulgaria, whose formats such ads often show, publish no fiction range.
-    """
-    extra = [f"+1{area}555{n:04d}" for area in _NANP_EXTRA_AREAS for n in range(100, 200)]
-    pool = _core_fiction_phones() + extra
-    return tuple(n for n in pool if phonenumbers.is_valid_number(phonenumbers.parse(n)))
-
-
-_NL_DIGITS: Final = ("nul", "een", "twee", "drie", "vier", "vijf", "zes", "zeven", "acht", "negen")
-_EN_DIGITS: Final = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_FULLWIDTH: Final = str.maketrans("0123456789+", "０１２３４５６７８９＋")
-
-# How advertisers write a number. Plain forms include the groupings of other countries
-# (``grouped_3`` is how Romanian, Moldovan and Bulgarian mobiles are usually written).
-PLAIN_FORMS: Final = (
-    "intl_spaced",  # +44 20 7946 0123
-    "compact",  # +442079460123
-    "idd_00",  # 0044 20 7946 0123
-    "dashed",  # +44-20-7946-0123
-    "dotted",  # +44.20.7946.0123
-    "trunk_zero",  # +44 (0)20 7946 0123, +1 (202) 555-0123
-    "grouped_3",  # +44 207 946 012 3
-    "paren_cc",  # (+44) 20 7946 0123
-)
-# Forms that hide the number from simple filters; ``matching.phones`` undoes them all.
-OBFUSCATED_FORMS: Final = (
-    "spaced_digits",  # +4 4 2 0 7 9 4 6 0 1 2 3
-    "letter_o",  # +44 2O 7946 O123
-    "words_nl",  # +44 twee nul zeven …
-    "words_en",  # +44 two zero seven …
-    "words_full_nl",  # nul nul vier vier twee …
-    "words_mixed",  # +44 20 zeven negen vier zes …
-    "wa_me",  # wa.me/442079460123
-    "tel_link",  # tel:+442079460123
-    "fullwidth",  # ＋４４ ２０ ７９４６ ０１２３
-    "stars",  # +44*20*7946*0123
-    "zero_width",  # +44\u200b20\u200b7946\u200b0123
-)
-
-
-def _phone_groups(e164: str) -> tuple[str, list[str]]:
-    """Country code and the national number in its usual groups."""
-    if e164.startswith("+44"):
-        national = e164[3:]
-        if national.startswith("20"):
-            return "44", [national[:2], national[2:6], national[6:]]
-        return "44", [national[:3], national[3:6], national[6:]]
-    if e164.startswith("+1"):
-        national = e164[2:]
-        return "1", [national[:3], national[3:6], national[6:]]
-    if e164.startswith("+61"):
-        national = e164[3:]
-        return "61", [national[:3], national[3:6], national[6:]]
-    raise ValueError(f"not a fiction number of this corpus: {e164}")
-
-
-def format_phone(e164: str, form: str) -> str:
-    """Write a fiction number in one of :data:`PLAIN_FORMS` or :data:`OBFUSCATED_FORMS`."""
-    cc, groups = _phone_groups(e164)
-    national = "".join(groups)
-    spaced = " ".join(groups)
-    if form == "intl_spaced":
-        return f"+{cc} {spaced}"
-    if form == "compact":
-        return e164
-    if form == "idd_00":
-        return f"00{cc} {spaced}"
-    if form == "dashed":
-        return f"+{cc}-{'-'.join(groups)}"
-    if form == "dotted":
-        return f"+{cc}.{'.'.join(groups)}"
-    if form == "trunk_zero":
-        if cc == "1":
-            return f"+1 ({groups[0]}) {groups[1]}-{groups[2]}"
-        return f"+{cc} (0){spaced}"
-    if form == "grouped_3":
-        return f"+{cc} " + " ".join(national[i : i + 3] for i in range(0, len(national), 3))
-    if form == "paren_cc":
-        return f"(+{cc}) {spaced}"
-    if form == "spaced_digits":
-        return "+" + " ".join(cc + national)
-    if form == "letter_o":
-        return f"+{cc} " + " ".join(g.replace("0", "O") for g in groups)
-    if form == "words_nl":
-        return f"+{cc} " + " ".join(_NL_DIGITS[int(c)] for c in national)
-    if form == "words_en":
-        return f"+{cc} " + " ".join(_EN_DIGITS[int(c)] for c in national)
-    if form == "words_full_nl":
-        return " ".join(_NL_DIGITS[int(c)] for c in f"00{cc}{national}")
-    if form == "words_mixed":
-        rest = "".join(groups[1:])
-        return f"+{cc} {groups[0]} " + " ".join(_NL_DIGITS[int(c)] for c in rest)
-    if form == "wa_me":
-        return f"wa.me/{cc}{national}"
-    if form == "tel_link":
-        return f"tel:+{cc}{national}"
-    if form == "fullwidth":
-        return f"+{cc} {spaced}".translate(_FULLWIDTH)
-    if form == "stars":
-        return f"+{cc}*{'*'.join(groups)}"
-    if form == "zero_width":
-        return f"+{cc}\u200b" + "\u200b".join(groups)
-    raise ValueError(f"unknown phone form {form!r}")
-
-
-# --- vocabulary ----------------------------------------------------------------------------
-
-CITIES: Final = (
-    "Amsterdam",
-    "Rotterdam",
-    "Den Haag",
-    "Utrecht",
-    "Eindhoven",
-    "Groningen",
-    "Tilburg",
-    "Almere",
-    "Breda",
-    "Nijmegen",
-    "Arnhem",
-    "Haarlem",
-    "Enschede",
-    "Zwolle",
-    "Leiden",
-    "Maastricht",
-    "Dordrecht",
-    "Den Bosch",
-    "Venlo",
-    "Deventer",
-)
-# Big cities draw more ads, so unrelated advertisers pile up there.
-_CITY_WEIGHTS: Final = np.array(
-    [10, 7, 6, 6, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1], float
-)
-
-# Sites under the reserved .example domain (RFC 2606).
 SITES: Final = (
     "nachtlicht.example",
     "citydates.example",
@@ -253,424 +124,25 @@ SITES: Final = (
     "meetme-nl.example",
 )
 
-_NAMES: Final = (
-    "Lena",
-    "Mia",
-    "Sofia",
-    "Nina",
-    "Eva",
-    "Lara",
-    "Jade",
-    "Bella",
-    "Roxy",
-    "Daria",
-    "Alina",
-    "Yara",
-    "Luna",
-    "Kira",
-    "Mila",
-    "Naomi",
-    "Vera",
-    "Tess",
-    "Isa",
-    "Amber",
-    "Lotte",
-    "Nora",
-    "Sasha",
-    "Mira",
-    "Dana",
-    "Lina",
-    "Zara",
-    "Noor",
-    "Ivy",
-    "Elif",
-    "Maja",
-    "Sara",
-    "Lea",
-    "Lia",
-    "Ada",
-    "Fleur",
-    "Roos",
-    "Demi",
-    "Anouk",
-    "Femke",
-    "Iris",
-    "Esmee",
-    "Sanne",
-    "Julia",
-    "Emma",
-    "Elena",
-    "Irina",
-    "Oana",
-    "Ioana",
-    "Bianca",
-    "Diana",
-    "Alexa",
-    "Carla",
-    "Paula",
-    "Greta",
-    "Olga",
-    "Katja",
-    "Vika",
-    "Nadia",
-    "Leyla",
-    "Amira",
-    "Selin",
-    "Rosa",
-    "Lucia",
-)
-_COUNTRIES: Final = {
-    "nl": ("Roemenie", "Hongarije", "Polen", "Spanje", "Brazilie", "Colombia", "Bulgarije"),
-    "en": ("Romania", "Hungary", "Poland", "Spain", "Brazil", "Colombia", "Bulgaria"),
-}
-_LANGS: Final = ("nl", "en")
-
-_TITLES: Final = {
-    "nl": (
-        "{name} – nieuw in {city}",
-        "{name}, maar een paar dagen in {city}",
-        "Lieve {name} in {city}",
-        "Nieuw! {name} in {city}",
-        "Deze week in {city}: {name}",
-        "Gezellig gezelschap in {city} – {name}",
-    ),
-    "en": (
-        "{name} – new in {city}",
-        "{name}, only a few days in {city}",
-        "Sweet company in {city}: {name}",
-        "Discreet and friendly – {name}",
-        "{name} visiting {city} this week",
-        "New face in {city}! {name}",
-    ),
-}
-_OPENINGS: Final = {
-    "nl": (
-        "Nieuw in {city}, maar een paar dagen!",
-        "Alleen deze week in {city}!",
-        "Even op bezoek in {city}.",
-        "Net aangekomen in {city}.",
-    ),
-    "en": (
-        "New in {city} for a few days only.",
-        "Only this week in {city}!",
-        "Visiting {city} for a short time.",
-        "Just arrived in {city}.",
-    ),
-}
-_GENERIC: Final = {
-    "nl": (
-        "Vriendelijk, discreet en altijd op tijd.",
-        "Dag en nacht bereikbaar.",
-        "Hotelbezoek mogelijk.",
-        "Privé en schoon appartement vlak bij het centrum.",
-        "Afspraken ook op korte termijn.",
-        "Relaxed, spontaan en makkelijk in de omgang.",
-    ),
-    "en": (
-        "Friendly, discreet and always on time.",
-        "Available day and night.",
-        "Hotel visits possible.",
-        "Private and clean apartment near the centre.",
-        "Appointments also at short notice.",
-        "Relaxed, open-minded and easy to talk to.",
-    ),
-}
-# The number is never the last word of its sentence: a following sentence that starts
-# with "Een" or "One" must not read as one more spelled-out digit.
-_CONTACT_ONE: Final = {
-    "nl": (
-        "Bel of app {p} voor een afspraak.",
-        "Alleen WhatsApp: {p} graag.",
-        "Bereikbaar op {p} vanaf de middag.",
-        "Stuur een berichtje naar {p} en ik reageer snel.",
-    ),
-    "en": (
-        "Call or WhatsApp {p} for an appointment.",
-        "WhatsApp only: {p} please.",
-        "Reach me on {p} from noon.",
-        "Text {p} and I will answer quickly.",
-    ),
-}
-_CONTACT_TWO: Final = {
-    "nl": (
-        "Bel {p} of app {q} voor een afspraak.",
-        "Telefoon {p} en WhatsApp {q} graag.",
-        "Bereikbaar op {p} en op {q} vanaf de middag.",
-    ),
-    "en": (
-        "Call {p} or WhatsApp {q} for an appointment.",
-        "Phone {p} and WhatsApp {q} please.",
-        "Reach me on {p} and on {q} from noon.",
-    ),
-}
-_CONTACT_NONE: Final = {
-    "nl": ("Stuur een bericht via de site.", "Reageer via het contactformulier."),
-    "en": ("Send a message through the site.", "Reply through the contact form."),
-}
 _HELP_DESK: Final = {
     "nl": (
-        "Vragen over deze site? Helpdesk {p} op werkdagen.",
-        "Problemen met adverteren? Bel de helpdesk {p} tijdens kantooruren.",
+        "Vragen over deze site? Helpdesk {phone} op werkdagen.",
+        "Problemen met adverteren? Bel de helpdesk {phone} tijdens kantooruren.",
     ),
     "en": (
-        "Questions about this site? Help desk {p} on weekdays.",
-        "Trouble with your listing? Call the help desk {p} during office hours.",
+        "Questions about this site? Help desk {phone} on weekdays.",
+        "Trouble with your listing? Call the help desk {phone} during office hours.",
     ),
 }
 _FOOTERS: Final = (
     "Geplaatst via {site}, meld misbruik met de knop onder deze advertentie.",
     "Posted on {site}, report abuse with the button below this ad.",
 )
-# Agency templates: each block is pasted into the ads of many unrelated advertisers.
-AGENCY_BLOCKS: Final = (
-    (
-        "Boek via ons bureau voor de beste service in heel Nederland.",
-        "Al onze dames zijn gecontroleerd en betrouwbaar.",
-        "Bel de receptie voor beschikbaarheid en tarieven.",
-    ),
-    (
-        "Welcome to the finest agency in the region.",
-        "All our ladies are verified and discreet.",
-        "Ask the reception about availability and rates.",
-    ),
-    (
-        "Dit profiel wordt beheerd door een professioneel bureau.",
-        "Discretie is bij ons gegarandeerd.",
-        "Vraag naar onze weekendtarieven.",
-        "Hotelbezoek in de hele Randstad mogelijk.",
-    ),
-    (
-        "Our agency offers company across the Netherlands.",
-        "Every booking is handled with complete discretion.",
-        "Check the other profiles of our team as well.",
-    ),
-    (
-        "Nieuwe dames elke week bij ons bureau.",
-        "Bekijk ook de andere profielen van ons team.",
-        "Reserveren kan telefonisch of via de website.",
-    ),
-    (
-        "Premium agency service with a personal touch.",
-        "Bookings by phone or through the website.",
-        "Open every day until late.",
-    ),
-)
-
-# Sentences that make an advertiser's text its own. A person's template is a short list
-# of sentence records (see ``_SENTENCE_FIELDS``); its words are drawn from these lists.
-_INTRO: Final = {
-    "nl": (
-        "{name} hier, {age} jaar en afkomstig uit {country}",
-        "Hoi, ik ben {name}, {age} jaar en kom uit {country}",
-        "Mijn naam is {name}, ik ben {age} en geboren in {country}",
-    ),
-    "en": (
-        "{name} here, {age} years old and originally from {country}",
-        "Hi, I am {name}, {age} years young and from {country}",
-        "My name is {name}, I am {age} and born in {country}",
-    ),
-}
-_PERSONAL: Final = {
-    "nl": {
-        "opener": (
-            "Wat je moet weten is dat",
-            "Eerlijk gezegd",
-            "Stiekem",
-            "Sinds kort",
-            "In mijn vrije tijd",
-            "Op zondag",
-            "Meestal",
-            "Soms",
-            "Na een drukke week",
-            "Elke ochtend",
-            "Als het regent",
-            "Vorige zomer",
-        ),
-        "verb": (
-            "verzamel ik",
-            "maak ik",
-            "zoek ik",
-            "bewaar ik",
-            "teken ik",
-            "plan ik",
-            "bak ik",
-            "droom ik van",
-            "praat ik graag over",
-            "kijk ik naar",
-            "luister ik naar",
-            "schrijf ik over",
-            "geniet ik van",
-            "fotografeer ik",
-        ),
-        "object": (
-            "oude platen",
-            "zelfgemaakte taart",
-            "kleine reisjes",
-            "Italiaanse films",
-            "zeldzame planten",
-            "verre steden",
-            "vintage jurken",
-            "Franse liedjes",
-            "sterrenbeelden",
-            "ansichtkaarten",
-            "Griekse eilanden",
-            "oude jazz",
-            "kookboeken",
-            "zonsondergangen aan zee",
-            "kleurrijke sjaals",
-            "Japanse thee",
-            "gedichten",
-            "oude kastelen",
-        ),
-        "link": ("en", "maar", "omdat", "terwijl", "want", "dus"),
-        "tail": (
-            "daar word ik blij van",
-            "dat vindt niet iedereen leuk",
-            "dat houdt me jong",
-            "daar kan ik uren over vertellen",
-            "dat deed mijn moeder ook",
-            "dat is mijn kleine geheim",
-            "dat ontspant me enorm",
-            "daar heb ik nooit genoeg van",
-            "dat leerde ik in het buitenland",
-            "dat past bij mij",
-        ),
-    },
-    "en": {
-        "opener": (
-            "What you should know is that",
-            "To be honest",
-            "Secretly",
-            "Lately",
-            "In my free time",
-            "On sundays",
-            "Mostly",
-            "Sometimes",
-            "After a busy week",
-            "Every morning",
-            "When it rains",
-            "Last summer",
-        ),
-        "verb": (
-            "I collect",
-            "I make",
-            "I look for",
-            "I keep",
-            "I draw",
-            "I plan",
-            "I bake",
-            "I dream of",
-            "I talk about",
-            "I watch",
-            "I listen to",
-            "I write about",
-            "I enjoy",
-            "I photograph",
-        ),
-        "object": (
-            "old records",
-            "homemade cake",
-            "short trips",
-            "Italian films",
-            "rare plants",
-            "faraway cities",
-            "vintage dresses",
-            "French songs",
-            "star signs",
-            "postcards",
-            "Greek islands",
-            "old jazz",
-            "cookbooks",
-            "sunsets by the sea",
-            "colourful scarves",
-            "Japanese tea",
-            "poems",
-            "old castles",
-        ),
-        "link": ("and", "but", "because", "while", "so", "since"),
-        "tail": (
-            "that makes me happy",
-            "not everyone likes that",
-            "it keeps me young",
-            "I can talk about it for hours",
-            "my mother did the same",
-            "that is my little secret",
-            "it relaxes me a lot",
-            "I never get enough of it",
-            "I learned that abroad",
-            "it suits me",
-        ),
-    },
-}
-_DETAIL_FRAMES: Final = {
-    "nl": (
-        "Ik heb {hair} haar, {eyes} ogen en een {body} figuur",
-        "Ik ontvang in een {place} in {district}",
-        "Beschikbaar van {day} tot {day}, {hours}",
-        "Ik hou van {hobby}, {hobby} en een goed gesprek bij {drink}",
-        "Lengte {height} cm en ik spreek {lang} en een beetje {lang}",
-    ),
-    "en": (
-        "I have {hair} hair, {eyes} eyes and a {body} figure",
-        "I receive in a {place} in the {district}",
-        "Available from {day} to {day}, {hours}",
-        "I love {hobby}, {hobby} and a good talk over {drink}",
-        "Height {height} cm and I speak {lang} and a little {lang}",
-    ),
-}
-_SLOTS: Final = {
-    "nl": {
-        "hair": ("blond", "donker", "bruin", "rood", "zwart", "lang", "kort", "krullend"),
-        "eyes": ("blauwe", "groene", "bruine", "grijze"),
-        "body": ("slank", "sportief", "vrouwelijk", "tenger"),
-        "place": ("rustig appartement", "schone studio", "prive woning", "gezellige flat"),
-        "district": ("het centrum", "noord", "zuid", "oost", "west", "de buurt van het station"),
-        "day": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
-        "hours": ("van 10 tot 22 uur", "de hele dag", "s avonds", "overdag", "tot laat"),
-        "hobby": ("dansen", "koken", "reizen", "muziek", "lezen", "wandelen", "yoga", "zingen"),
-        "drink": ("koffie", "thee", "een wijntje", "iets fris"),
-        "lang": ("Nederlands", "Engels", "Duits", "Spaans", "Roemeens", "Italiaans", "Pools"),
-        "height": tuple(str(h) for h in range(155, 183)),
-    },
-    "en": {
-        "hair": ("blonde", "dark", "brown", "red", "black", "long", "short", "curly"),
-        "eyes": ("blue", "green", "brown", "grey"),
-        "body": ("slim", "sporty", "curvy", "petite"),
-        "place": ("quiet apartment", "clean studio", "private home", "cosy flat"),
-        "district": ("centre", "north", "south", "east", "west", "station area"),
-        "day": ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
-        "hours": ("from 10 to 22", "all day", "in the evening", "daytime", "until late"),
-        "hobby": ("dancing", "cooking", "travel", "music", "reading", "walking", "yoga", "singing"),
-        "drink": ("coffee", "tea", "a glass of wine", "a soft drink"),
-        "lang": ("Dutch", "English", "German", "Spanish", "Romanian", "Italian", "Polish"),
-        "height": tuple(str(h) for h in range(155, 183)),
-    },
-}
+# A person's template is a short list of sentence records (see ``_SENTENCE_FIELDS``)
+# whose words come from ``adwatch.synthetic.vocabulary``.
 _SLOT_NAME: Final = re.compile(r"\{(\w+)\}")
 # Word swaps of a paraphrase (both directions).
-_SYNONYMS: Final = {
-    pair[i]: pair[1 - i]
-    for pair in (
-        ("blij", "vrolijk"),
-        ("leuk", "fijn"),
-        ("oude", "ouwe"),
-        ("kleine", "korte"),
-        ("graag", "vaak"),
-        ("enorm", "heel erg"),
-        ("rustig", "stil"),
-        ("gezellige", "knusse"),
-        ("schone", "nette"),
-        ("happy", "glad"),
-        ("old", "vintage"),
-        ("quiet", "calm"),
-        ("clean", "tidy"),
-        ("cosy", "snug"),
-        ("love", "like"),
-        ("talk", "chat"),
-        ("lot", "great deal"),
-    )
-    for i in (0, 1)
-}
+_SYNONYMS: Final = {pair[i]: pair[1 - i] for pair in SYNONYM_PAIRS for i in (0, 1)}
 
 # A sentence record: kind, then seven small integers whose meaning depends on the kind.
 _SENTENCE_FIELDS: Final = 8
@@ -888,9 +360,9 @@ def _plan(config: CorpusConfig) -> _Plan:
     person_adv = np.repeat(np.arange(n_adv, dtype=np.int32), n_persons)
     local_person = np.arange(n_pers) - first_person[person_adv]
     rng = _rng(seed, 3)
-    name = rng.integers(0, len(_NAMES), n_pers).astype(np.int16)
+    name = rng.integers(0, len(FIRST_NAMES), n_pers).astype(np.int16)
     age = rng.integers(21, 40, n_pers).astype(np.int8)
-    country = rng.integers(0, len(_COUNTRIES["nl"]), n_pers).astype(np.int8)
+    country = rng.integers(0, len(ORIGIN_COUNTRIES["nl"]), n_pers).astype(np.int8)
     single_ad = counts[person_adv] == 1
     n_photos = np.where(single_ad, rng.integers(1, 3, n_pers), rng.integers(2, 6, n_pers))
     photo_start = config.n_stock_photos + _exclusive_cumsum(n_photos)
@@ -923,7 +395,7 @@ def _plan(config: CorpusConfig) -> _Plan:
     first_of_person[1:] = ad_person[1:] != ad_person[:-1]
     moves = first_of_person | (rng.random(n) < config.move_rate)
     weights = _CITY_WEIGHTS / _CITY_WEIGHTS.sum()
-    drawn_city = rng.choice(len(CITIES), n, p=weights).astype(np.int16)
+    drawn_city = rng.choice(len(CITY_NAMES), n, p=weights).astype(np.int16)
     last_move = np.maximum.accumulate(np.where(moves, np.arange(n), 0))
     city = drawn_city[last_move]
     site = np.where(
@@ -1034,10 +506,10 @@ def _take_rows(offsets: I64, values: npt.NDArray[np.integer], order: I64) -> tup
 def _render_record(record: Sequence[int], lang: str, name: str, age: int, country: str) -> str:
     kind = record[0]
     if kind == _INTRO_KIND:
-        frames = _INTRO[lang]
+        frames = INTRO_FRAMES[lang]
         frame = frames[record[1] % len(frames)]
         return frame.format(name=name, age=age, country=country)
-    words = _PERSONAL[lang]
+    words = PERSONAL_WORDS[lang]
     if kind == _TAIL_KIND:
         return (
             f"{_pick(words['opener'], record[1])} {_pick(words['verb'], record[2])} "
@@ -1049,9 +521,9 @@ def _render_record(record: Sequence[int], lang: str, name: str, age: int, countr
             f"{_pick(words['object'], record[3])} {_pick(words['link'], record[4])} "
             f"{_pick(words['verb'], record[5])} {_pick(words['object'], record[6])}"
         )
-    frame = _pick(_DETAIL_FRAMES[lang], record[1])
+    frame = _pick(DETAIL_FRAMES[lang], record[1])
     values = iter(record[2:])
-    slots = _SLOTS[lang]
+    slots = SLOTS[lang]
     return _SLOT_NAME.sub(lambda m: _pick(slots[m.group(1)], next(values)), frame)
 
 
@@ -1076,12 +548,12 @@ def _person_sentences(plan: _Plan, person: int, variant: int, config: CorpusConf
     typo (each fires below its rate), then the sentence, word and extra choice they use.
     """
     adv = int(plan.person_advertiser[person])
-    lang = _LANGS[int(plan.adv_language[adv])]
+    lang = LANGUAGES[int(plan.adv_language[adv])]
     n_sent = int(plan.person_n_sentences[person])
     records: list[list[int]] = plan.person_sentences[person, :n_sent].tolist()
-    name = _NAMES[int(plan.person_name[person])]
+    name = FIRST_NAMES[int(plan.person_name[person])]
     age = int(plan.person_age[person])
-    country = _COUNTRIES[lang][int(plan.person_country[person])]
+    country = ORIGIN_COUNTRIES[lang][int(plan.person_country[person])]
     if variant:
         b = variant.to_bytes(8, "little")
         target = b[5] % len(records)
@@ -1114,7 +586,7 @@ _NON_WORD: Final = re.compile(r"[\W_]+")
 
 
 def _fold(text: str) -> str:
-    """Lower case letters and digits, single-spaced (the corpus vocabulary is ASCII)."""
+    """Lower case letters and digits, single-spaced."""
     return " ".join(_NON_WORD.sub(" ", text.casefold()).split())
 
 
@@ -1178,8 +650,8 @@ class FeatureColumns:
     def phone(self, phone_id: int) -> str:
         """Opaque E.164-shaped string for a phone id (+999 is no country's code)."""
         if phone_id < self.n_help_desks:
-            return f"+9990{phone_id:010d}"
-        return f"+9991{phone_id - self.n_help_desks:010d}"
+            return f"+{OPAQUE_COUNTRY_CODE}0{phone_id:010d}"
+        return f"+{OPAQUE_COUNTRY_CODE}1{phone_id - self.n_help_desks:010d}"
 
     def phones(self, i: int) -> tuple[str, ...]:
         """Phones of ad ``i`` as the extractor would give them."""
@@ -1222,7 +694,7 @@ class FeatureColumns:
         return AdFeatures(
             ad_id=self.ad_id(i),
             site=self.site_name(i),
-            city=CITIES[int(self.city[i])],
+            city=CITY_NAMES[int(self.city[i])],
             posted_at=datetime.fromtimestamp(int(self.posted_at[i]), UTC),
             phones=self.phones(i),
             images=self.images(i),
@@ -1379,66 +851,24 @@ def _image_spec(seed: int, base: int, transform: int, n_stock: int) -> ImageSpec
     if kind == "mirrored":
         return replace(spec, mirror=True)
     if kind == "cropped":
-        return replace(spec, crop=0.05)
+        return replace(spec, crop=CROP_FRACTION)
     return spec
-
-
-def _base_picture(seed: int, photo: str) -> Image.Image:
-    """An abstract picture: a smooth random colour field, translucent shapes, soft noise.
-
-    The colour field is a few random pixels upsampled, so the low frequencies that a
-    pHash reads differ from photo to photo (median 32 bits apart, as for random hashes).
-    """
-    rng = random.Random(f"{seed}:{photo}")  # str seeds hash with SHA-512: stable everywhere
-    width, height = IMAGE_SIZE
-    grid = (rng.randint(3, 5), rng.randint(3, 6))
-    picture = Image.frombytes("RGB", grid, rng.randbytes(grid[0] * grid[1] * 3))
-    picture = picture.resize(IMAGE_SIZE, Image.Resampling.BICUBIC).convert("RGBA")
-    overlay = Image.new("RGBA", IMAGE_SIZE, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    for _ in range(rng.randint(4, 8)):
-        fill = (rng.randrange(256), rng.randrange(256), rng.randrange(256), rng.randint(120, 220))
-        x0, y0 = rng.randrange(-40, width), rng.randrange(-40, height)
-        x1, y1 = x0 + rng.randint(40, 200), y0 + rng.randint(40, 220)
-        shape = rng.randrange(3)
-        if shape == 0:
-            draw.ellipse((x0, y0, x1, y1), fill=fill)
-        elif shape == 1:
-            draw.rectangle((x0, y0, x1, y1), fill=fill)
-        else:
-            corners = [(rng.randrange(width), rng.randrange(height)) for _ in range(5)]
-            draw.polygon(corners, fill=fill)
-    picture = Image.alpha_composite(picture, overlay).convert("RGB")
-    noise = Image.frombytes("L", (80, 100), rng.randbytes(80 * 100))
-    noise = noise.resize(IMAGE_SIZE, Image.Resampling.BILINEAR)
-    picture = Image.blend(picture, Image.merge("RGB", (noise, noise, noise)), 0.12)
-    return picture.filter(ImageFilter.GaussianBlur(0.7))
 
 
 def render_image(spec: ImageSpec) -> bytes:
     """JPEG bytes of ``spec``, deterministic for a given Pillow version."""
-    picture = _base_picture(spec.seed, spec.photo)
+    picture = abstract_picture(f"{spec.seed}:{spec.photo}")
     if spec.crop:
-        width, height = picture.size
-        dx, dy = round(width * spec.crop), round(height * spec.crop)
-        picture = picture.crop((dx, dy, width - dx, height - dy))
+        picture = crop_sides(picture, spec.crop)
     if spec.mirror:
-        picture = ImageOps.mirror(picture)
+        picture = mirror(picture)
     if spec.scale != 1.0:
-        size = (round(picture.width * spec.scale), round(picture.height * spec.scale))
-        picture = picture.resize(size, Image.Resampling.LANCZOS)
+        picture = rescale(picture, spec.scale)
     if spec.border:
-        size = (round(picture.width * spec.border), round(picture.height * spec.border))
-        picture = ImageOps.expand(picture, size, fill=(250, 250, 250))
+        picture = add_border(picture, spec.border)
     if spec.watermark:
-        layer = Image.new("RGBA", picture.size, (0, 0, 0, 0))
-        font = ImageFont.load_default(size=max(12, picture.height // 14))
-        position = (picture.width // 3, int(picture.height * 0.82))
-        ImageDraw.Draw(layer).text(position, "SAMPLE", fill=(255, 255, 255, 150), font=font)
-        picture = Image.alpha_composite(picture.convert("RGBA"), layer).convert("RGB")
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=spec.quality)
-    return buffer.getvalue()
+        picture = watermark(picture)
+    return jpeg_bytes(picture, spec.quality)
 
 
 # --- text level: ads -----------------------------------------------------------------------
@@ -1526,7 +956,7 @@ def generate_ads(config: CorpusConfig | None = None) -> list[LabelledAd]:
         )
     # The first ``n_phones`` of the pool, shuffled: small corpora keep to the brief's
     # ranges and still mix countries.
-    numbers = list(pool[: max(plan.n_phones, len(_core_fiction_phones()))])
+    numbers = list(pool[: max(plan.n_phones, CORE_POOL_SIZE)])
     random.Random(f"{config.seed}:phones").shuffle(numbers)
     width_adv = max(5, len(str(len(plan.adv_language))))
     width_ad = max(7, len(str(config.n_ads)))
@@ -1542,9 +972,9 @@ def _render_ad(
     rng = random.Random(f"{config.seed}:ad:{i}")
     adv = int(plan.advertiser[i])
     person = int(plan.person[i])
-    lang = _LANGS[int(plan.adv_language[adv])]
-    name = _NAMES[int(plan.person_name[person])]
-    city = CITIES[int(plan.city[i])]
+    lang = LANGUAGES[int(plan.adv_language[adv])]
+    name = FIRST_NAMES[int(plan.person_name[person])]
+    city = CITY_NAMES[int(plan.city[i])]
     site = SITES[int(plan.site[i])]
     ad_id = f"ad{i + 1:0{width_ad}d}"
 
@@ -1553,15 +983,15 @@ def _render_ad(
     forms = tuple(_phone_form(rng, plan, adv, config) for _ in phones)
     written = [format_phone(p, f) for p, f in zip(phones, forms, strict=True)]
     if len(written) == 2:
-        contact = rng.choice(_CONTACT_TWO[lang]).format(p=written[0], q=written[1])
+        contact = rng.choice(CONTACT_TWO[lang]).format(phone=written[0], other=written[1])
     elif written:
-        contact = rng.choice(_CONTACT_ONE[lang]).format(p=written[0])
+        contact = rng.choice(CONTACT_ONE[lang]).format(phone=written[0])
     else:
-        contact = rng.choice(_CONTACT_NONE[lang])
+        contact = rng.choice(CONTACT_NONE[lang])
 
     own = [s + "." for s in _person_sentences(plan, person, int(plan.text_variant[i]), config)]
-    body = [rng.choice(_OPENINGS[lang]).format(city=city), *own]
-    body += rng.sample(_GENERIC[lang], rng.randint(1, 2))
+    body = [rng.choice(OPENINGS[lang]).format(city=city), *own]
+    body += rng.sample(GENERIC_SENTENCES[lang], rng.randint(1, 2))
     agency = int(plan.adv_agency[adv])
     if agency >= 0:
         block = list(AGENCY_BLOCKS[agency])
@@ -1571,7 +1001,7 @@ def _render_ad(
     help_desk = HELP_DESK_PHONES[desk] if desk >= 0 else None
     if help_desk is not None:
         line = rng.choice(_HELP_DESK[lang])
-        paragraphs.append(line.format(p=format_phone(help_desk, "intl_spaced")))
+        paragraphs.append(line.format(phone=format_phone(help_desk, "intl_spaced")))
     paragraphs.append(_FOOTERS[int(plan.site[i]) % len(_FOOTERS)].format(site=site))
 
     start, end = int(plan.image_offsets[i]), int(plan.image_offsets[i + 1])
@@ -1586,7 +1016,7 @@ def _render_ad(
         url=f"https://{site}/ad/{blake2b(ad_id.encode(), digest_size=5).hexdigest()}",
         city=city,
         posted_at=datetime.fromtimestamp(int(plan.posted_at[i]), CET),
-        title=rng.choice(_TITLES[lang]).format(name=name, city=city),
+        title=rng.choice(TITLES[lang]).format(name=name, city=city),
         text="\n\n".join(paragraphs),
         images=images,
         advertiser_id=f"adv{adv + 1:0{width_adv}d}",
