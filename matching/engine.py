@@ -279,7 +279,8 @@ class MatchingEngine:
             return BatchResult()
         new = range(start, len(self._ad_ids))
         touched = set(new)
-        touched.update(self._reach_into_old(new, start))
+        keep_scores = self._keeps_scores(len(new))
+        touched.update(self._reach_into_old(new, start, keep_scores=keep_scores))
         for phone in new_hub_phones:
             touched.update(self._ads_of_phone[phone])
         for photo in new_hub_photos:
@@ -298,9 +299,7 @@ class MatchingEngine:
             "counts as identity"
             for p in sorted(new_hub_photos)
         ]
-        return self._recluster(
-            sorted(scope), set(new), hub_reasons, keep_scores=self._keeps_scores(len(new))
-        )
+        return self._recluster(sorted(scope), set(new), hub_reasons, keep_scores=keep_scores)
 
     # --- registration and hubs ---------------------------------------------------
 
@@ -406,7 +405,7 @@ class MatchingEngine:
     def _ad_of_use(self, use: int) -> int:
         return int(np.searchsorted(self._image_start.view(), use, side="right")) - 1
 
-    def _reach_into_old(self, new: range, start: int) -> set[int]:
+    def _reach_into_old(self, new: range, start: int, *, keep_scores: bool) -> set[int]:
         """Earlier ads that share a phone, a photo or a text bucket with the new ones."""
         reach: set[int] = set()
         if not start:
@@ -432,9 +431,7 @@ class MatchingEngine:
             self._signature_rows(np.arange(new.start, new.stop)), pair_filter=old_and_alike
         )
         pairs[:, 0] += new.start
-        verified = self._text_scores(pairs, keep=self._keeps_scores(len(new))) >= (
-            self.config.text_threshold
-        )
+        verified = self._text_scores(pairs, keep=keep_scores) >= self.config.text_threshold
         reach.update(pairs[verified, 1].tolist())
         return reach
 

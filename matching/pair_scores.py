@@ -34,6 +34,17 @@ def _codes(pairs: I64Array) -> npt.NDArray[np.uint64]:
     return codes
 
 
+def _union(
+    codes: npt.NDArray[np.uint64],
+    scores: F32Array,
+    more_codes: npt.NDArray[np.uint64],
+    more_scores: F32Array,
+) -> tuple[npt.NDArray[np.uint64], F32Array]:
+    """Both sorted runs in one, each code once (the first run's score where both hold it)."""
+    merged, first = np.unique(np.concatenate([codes, more_codes]), return_index=True)
+    return merged, np.concatenate([scores, more_scores])[first]
+
+
 class PairScoreCache:
     """Scores of ad-index pairs: ``known`` looks pairs up, ``remember`` adds them."""
 
@@ -74,17 +85,13 @@ class PairScoreCache:
             self.clear()
             if len(pairs) > self.max_pairs:
                 return
-        codes = _codes(pairs)
-        codes, first = np.unique(codes, return_index=True)
-        merged_codes = np.concatenate([self._recent_codes, codes])
-        merged_scores = np.concatenate([self._recent_scores, scores[first].astype(np.float32)])
-        merged_codes, first = np.unique(merged_codes, return_index=True)
-        self._recent_codes, self._recent_scores = merged_codes, merged_scores[first]
+        self._recent_codes, self._recent_scores = _union(
+            self._recent_codes, self._recent_scores, _codes(pairs), scores.astype(np.float32)
+        )
         if len(self._recent_codes) * _MERGE_SHARE > max(len(self._main_codes), _MERGE_MIN):
-            codes = np.concatenate([self._main_codes, self._recent_codes])
-            values = np.concatenate([self._main_scores, self._recent_scores])
-            codes, first = np.unique(codes, return_index=True)
-            self._main_codes, self._main_scores = codes, values[first]
+            self._main_codes, self._main_scores = _union(
+                self._main_codes, self._main_scores, self._recent_codes, self._recent_scores
+            )
             self._recent_codes = np.zeros(0, dtype=np.uint64)
             self._recent_scores = np.zeros(0, dtype=np.float32)
 

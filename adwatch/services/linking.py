@@ -590,7 +590,7 @@ def _store(session: Session, result: BatchResult, linkage_version: str) -> Check
     """Write a batch's memberships, profiles and events; return how the memberships'
     checksum (``_scope_state``) changed, so that it need not be summed over the scope again."""
     now = utcnow()
-    change = [0, 0, 0, 0]
+    added = added_ad_sum = profile_sum = mixed_sum = 0
     needed = {m.profile_id for m in result.memberships} | {e.profile_id for e in result.events}
     existing = set(
         session.scalars(select(CandidateProfile.id).where(CandidateProfile.id.in_(needed)))
@@ -611,12 +611,12 @@ def _store(session: Session, result: BatchResult, linkage_version: str) -> Check
     for membership in result.memberships:
         evidence = [item.as_dict() for item in membership.evidence]
         ad_id = int(membership.ad_id)
-        change[2] += membership.profile_id
-        change[3] += _checksum_term(ad_id, membership.profile_id)
+        profile_sum += membership.profile_id
+        mixed_sum += _checksum_term(ad_id, membership.profile_id)
         kept = stored.get(ad_id)
         if kept is None:
-            change[0] += 1
-            change[1] += ad_id
+            added += 1
+            added_ad_sum += ad_id
             session.add(
                 ProfileMembership(
                     profile_id=membership.profile_id,
@@ -627,8 +627,8 @@ def _store(session: Session, result: BatchResult, linkage_version: str) -> Check
                 )
             )
         else:
-            change[2] -= kept.profile_id
-            change[3] -= _checksum_term(ad_id, kept.profile_id)
+            profile_sum -= kept.profile_id
+            mixed_sum -= _checksum_term(ad_id, kept.profile_id)
             kept.profile_id = membership.profile_id
             kept.evidence = evidence
             kept.linked_at = now
@@ -668,4 +668,4 @@ def _store(session: Session, result: BatchResult, linkage_version: str) -> Check
             if profile.id in holding:  # a profile that holds ads again is nobody's part
                 profile.merged_into_id = None
     session.flush()
-    return (change[0], change[1], change[2], change[3])
+    return (added, added_ad_sum, profile_sum, mixed_sum)

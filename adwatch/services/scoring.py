@@ -111,6 +111,8 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
         members: dict[int, list[_Member]] = defaultdict(list)
         # Ads without a kept assessment by this model: (profile, position, ad id, features).
         unassessed: list[tuple[int, int, int, int | None]] = []
+        # Most ads share one of a few sets of fired rules: each set is read back once.
+        read_back: dict[tuple[str | None, str | None], IndicatorScore | None] = {}
         for row in session.execute(
             select(
                 ProfileMembership.profile_id,
@@ -128,7 +130,10 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
             .outerjoin(AdLinkFeatures, AdLinkFeatures.ad_id == Ad.id)
             .where(ProfileMembership.profile_id.in_(chunk))
         ):
-            score = _kept_assessment(row.ad_assessment_digest, row.ad_fired_rules, model)
+            key = (row.ad_assessment_digest, row.ad_fired_rules)
+            if key not in read_back:
+                read_back[key] = _kept_assessment(*key, model)
+            score = read_back[key]
             if score is None:
                 unassessed.append(
                     (row.profile_id, len(members[row.profile_id]), row.id, row.has_features)
@@ -157,6 +162,8 @@ def score_profiles(session: Session, profile_ids: Iterable[int], model: Indicato
             if profile is None or not ads:
                 continue
             ad_scores = [member.score for member in ads if member.score is not None]
+            if len(ad_scores) != len(ads):
+                raise RuntimeError(f"profile {profile_id}: an ad was left unassessed")
             numbers = phones[profile_id]
             facts = ProfileFacts(
                 ad_count=len(ads),
