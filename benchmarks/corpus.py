@@ -676,14 +676,21 @@ class FeatureColumns:
         return _fold(" ".join(sentences))
 
     def full_text(self, i: int) -> str:
-        """Ad ``i``'s sentences with the agency block and site footer, normalised."""
-        parts = []
+        """Ad ``i``'s text as a crawl stores it: the agency block, the ad's own sentences
+        and the site footer, each sentence ending in its full stop.
+
+        The stops are kept as a real ad keeps them: boilerplate removal works sentence by
+        sentence, and a text folded into one run-on line would keep its agency block.
+        """
+        parts: list[str] = []
         agency = int(self.agency[i])
         if agency >= 0:
             parts.extend(AGENCY_BLOCKS[agency])
-        parts.append(self.distinctive_text(i))
+        person = int(self.person[i])
+        own = _person_sentences(self._plan, person, int(self.text_variant[i]), self._config)
+        parts.extend(sentence + "." for sentence in own)
         parts.append(_FOOTERS[int(self.site[i]) % len(_FOOTERS)].format(site=self.site_name(i)))
-        return _fold(" ".join(parts))
+        return " ".join(parts)
 
     def site_name(self, i: int) -> str:
         """The site ad ``i`` was posted on."""
