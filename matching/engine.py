@@ -40,6 +40,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from matching.evidence import BatchResult, Evidence, Membership, ProfileEvent
+from matching.features import FEATURES_REVISION
 from matching.images import DEFAULT_RADIUS
 from matching.pair_scores import PairScoreCache
 from matching.phones import PHONE_HUB_DEGREE
@@ -112,8 +113,11 @@ class MatchConfig:
     @property
     def version(self) -> str:
         """The linkage model that makes a membership: the rules' revision and a digest of
-        these thresholds (``2026-11-30+3f2a9c1e``); equal versions link alike."""
-        values = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        these thresholds and of the features' revision (how texts are split and signed),
+        as ``2026-11-30+3f2a9c1e``; equal versions link alike."""
+        values = json.dumps(
+            {"features": FEATURES_REVISION, **dataclasses.asdict(self)}, sort_keys=True
+        )
         return f"{RULES_REVISION}+{hashlib.sha256(values.encode()).hexdigest()[:8]}"
 
 

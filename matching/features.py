@@ -26,7 +26,7 @@ from matching.text import (
 # Bumped whenever the features of an ad would come out differently for the same input
 # (normalisation, sentence splitting, signatures): stored features of another revision are
 # computed again.
-FEATURES_REVISION: Final = "2026-11-30"
+FEATURES_REVISION: Final = "2026-12-01"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from hashlib import blake2b
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -56,15 +57,48 @@ def normalise_text(text: str) -> str:
     return _fold(_strip_contacts(unicodedata.normalize("NFKC", text)))
 
 
+# A "sentence" of more words than this is a run-on text, an ad written without stops. It
+# is cut where its own words say (content-defined chunking, as rsync and LBFS cut files),
+# so that a passage pasted into many such ads, an agency's block, gives the same pieces
+# wherever it starts and boilerplate counting finds it; uncut, every run-on ad would be one
+# sentence that no two authors share, and a shared block would make their texts alike.
+_RUN_ON_WORDS = 24
+# A piece ends after a word pair whose CRC-32 is 0 modulo this (about 8 words a piece),
+# holds at least the minimum and at most the maximum of words.
+_PIECE_MODULUS = 8
+_MIN_PIECE_WORDS = 4
+_MAX_PIECE_WORDS = 32
+
+
 def split_sentences(text: str) -> list[str]:
     """The raw text's sentences, each normalised; empty ones dropped.
 
     Contacts are removed before splitting so that the dots of a URL or a phone number do
-    not cut a sentence.
+    not cut a sentence. A run-on sentence (more than 24 words) comes back in pieces cut
+    at word pairs chosen by their content, the same pieces in every text that holds it.
     """
     clean = _strip_contacts(unicodedata.normalize("NFKC", text))
     sentences = (_fold(part) for part in _SENTENCE_BREAK.split(clean))
-    return [s for s in sentences if s]
+    return [piece for sentence in sentences if sentence for piece in _cut_run_on(sentence)]
+
+
+def _cut_run_on(sentence: str) -> list[str]:
+    words = sentence.split(" ")
+    if len(words) <= _RUN_ON_WORDS:
+        return [sentence]
+    pieces: list[str] = []
+    start = 0
+    for end in range(1, len(words)):
+        size = end - start + 1
+        if size >= _MAX_PIECE_WORDS or (
+            size >= _MIN_PIECE_WORDS
+            and zlib.crc32(f"{words[end - 1]} {words[end]}".encode()) % _PIECE_MODULUS == 0
+        ):
+            pieces.append(" ".join(words[start : end + 1]))
+            start = end + 1
+    if start < len(words):
+        pieces.append(" ".join(words[start:]))
+    return pieces
 
 
 def sentence_key(sentence: str) -> int:

@@ -118,3 +118,22 @@ def test_boilerplate_counts_match_a_plain_set_model(
             assert model.owners_of(key) == min(len(owners.get(key, ())), min_owners)
     finally:
         boilerplate_module._MERGE_ROWS = saved
+
+
+def test_agency_template_in_ads_written_without_stops_is_mostly_removed() -> None:
+    # The same ads as one run-on line each, the block first or last: it is found in pieces.
+    def run_on(name: str) -> str:
+        own = AGENCY_OWN[name]
+        return normalise_text(AGENCY + " " + own if len(name) % 2 else own + " " + AGENCY)
+
+    model = BoilerplateModel(min_owners=5)
+    for name in AGENCY_OWN:
+        model.observe(f"phone:{name}", [sentence_key(s) for s in split_sentences(run_on(name))])
+    block = normalise_text(AGENCY).split()
+    for name in AGENCY_OWN:
+        kept = distinctive_text(run_on(name), model)
+        assert normalise_text(AGENCY_OWN[name]) in kept
+        # At most the edges of the block survive, where its pieces hold the ad's own words.
+        assert len(kept.split()) - len(normalise_text(AGENCY_OWN[name]).split()) <= len(block) // 3
+    noor, yara = (distinctive_text(run_on(name), model) for name in ("noor", "yara"))
+    assert text_similarity(noor, yara) < text_similarity(run_on("noor"), run_on("yara")) - 10

@@ -55,3 +55,36 @@ def test_sentence_key_is_a_fixed_unsigned_64_bit_value() -> None:
     assert key == int.from_bytes(blake2b(b"ik ben lana", digest_size=8).digest(), "little")
     assert 0 <= key < 2**64
     assert sentence_key("ik ben lana") != sentence_key("ik ben mira")
+
+
+# A passage of 40 words written without stops, as some ads are (synthetic, plain words).
+_PASSAGE = (
+    "welkom bij ons bureau met de beste service in de hele regio al onze dames zijn "
+    "gecontroleerd en betrouwbaar bel de receptie voor beschikbaarheid en prijzen wij zijn "
+    "dagelijks geopend van tien tot twee uur en ook in het weekend"
+)
+
+
+def test_a_sentence_of_up_to_24_words_is_not_cut() -> None:
+    sentence = " ".join(_PASSAGE.split()[:24])
+    assert split_sentences(sentence) == [sentence]
+
+
+def test_a_run_on_passage_gives_the_same_pieces_wherever_it_starts() -> None:
+    words = _PASSAGE.split()
+    assert len(words) == 40
+    seen = []
+    for prefix in ["", "hoi", "hoi ik ben", "hallo lieve mensen ik ben nieuw hier en"]:
+        pieces = split_sentences(f"{prefix} {_PASSAGE}")
+        assert " ".join(pieces) == f"{prefix} {_PASSAGE}".strip()
+        assert all(len(piece.split()) <= 32 for piece in pieces)
+        seen.append({piece for piece in pieces if piece in _PASSAGE})
+    shared = set.intersection(*seen)
+    # After the first cut the pieces resynchronise: most of the passage is shared pieces.
+    assert sum(len(piece.split()) for piece in shared) >= 20
+
+
+@given(st.lists(st.sampled_from(["de", "een", "bureau", "ik", "ben", "noor", "zee"]), max_size=90))
+def test_cutting_a_run_on_text_loses_and_adds_no_word(words: list[str]) -> None:
+    text = " ".join(words)
+    assert " ".join(split_sentences(text)) == text
