@@ -45,6 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,7 +53,7 @@ from adwatch.services.link_snapshots import open_link_snapshots
 from adwatch.services.linking import feature_row, link_unlinked_ads
 from adwatch.services.scoring import kept_fired_rules
 from benchmarks.corpus import CorpusConfig, FeatureColumns, generate_features
-from benchmarks.metrics import align_table
+from benchmarks.metrics import QualityReport, align_table, evaluate_linkage
 from benchmarks.registry import register_case_people
 from crawler.indicator_model import load_indicator_model
 from legal_policy.access import AccessContext
@@ -132,6 +133,8 @@ class LinkedStore:
     profile_of: dict[str, int]
     evidence: dict[str, list[dict[str, object]]]
     seconds: float
+    # The stored profiles against the corpus's advertisers.
+    quality: QualityReport
 
 
 def link_in_memory(corpus: FeatureColumns, ads: int) -> LinkedStore:
@@ -151,6 +154,8 @@ def link_in_memory(corpus: FeatureColumns, ads: int) -> LinkedStore:
     result = engine.add_parts(features[start : start + 100_000] for start in range(0, ads, 100_000))
     profile_of = {m.ad_id: m.profile_id for m in result.memberships}
     evidence = {m.ad_id: [e.as_dict() for e in m.evidence] for m in result.memberships}
+    predicted = np.fromiter((profile_of[str(i + 1)] for i in range(ads)), np.int64, ads)
+    quality = evaluate_linkage(corpus.labels[:ads], predicted)
     with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1) as pool:
         assessments = [
             score
@@ -160,7 +165,13 @@ def link_in_memory(corpus: FeatureColumns, ads: int) -> LinkedStore:
             for score in part
         ]
     return LinkedStore(
-        features, observations, assessments, profile_of, evidence, time.perf_counter() - started
+        features,
+        observations,
+        assessments,
+        profile_of,
+        evidence,
+        time.perf_counter() - started,
+        quality,
     )
 
 
@@ -447,6 +458,10 @@ def main() -> None:
     linked = link_in_memory(corpus, args.ads)
     print(f"store of {args.ads:,} ads featured and linked in memory in "
           f"{linked.seconds:.0f} s", flush=True)  # fmt: skip
+    q = linked.quality
+    print(f"its profiles against the corpus's advertisers: pairwise P {q.pairwise_precision:.4f}"
+          f" / R {q.pairwise_recall:.4f}, B-cubed F1 {q.bcubed_f1:.4f}, {q.profiles:,} profiles,"
+          f" {q.impure_profiles:,} impure", flush=True)  # fmt: skip
     runs = [measure(db, corpus, linked, args.ads, args.new) for db in args.databases]
     header = ["database", "ads", "new", "fill s", "cold s", "held s", "held runs",
               "files s", "files runs", "snapshot MiB", "peak MiB"]  # fmt: skip

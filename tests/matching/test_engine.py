@@ -190,13 +190,13 @@ def test_a_lone_ad_joins_a_profile_by_its_text() -> None:
 def test_a_lone_ad_whose_text_is_mostly_template_needs_a_near_verbatim_match(
     share: float, joins: bool
 ) -> None:
-    # A looser paraphrase: between the threshold and ``text_alone_score`` against LANA.
+    # A looser paraphrase: between the threshold and ``text_verbatim_score`` against LANA.
     rewritten = (
         "ik ben lana nieuw in utrecht alleen deze week hier lief en rustig bel me voor een "
         "afspraak overdag of s avonds"
     )
     config = MatchConfig()
-    assert config.text_threshold <= text_similarity(LANA, rewritten) < config.text_alone_score
+    assert config.text_threshold <= text_similarity(LANA, rewritten) < config.text_verbatim_score
     engine = MatchingEngine()
     engine.add([ad("1", ["+9991001"], text=LANA), ad("2", ["+9991001"])])
     lone = replace(ad("3", text=rewritten), distinctive_share=share)
@@ -228,6 +228,54 @@ def test_two_independent_text_edges_do_merge_two_profiles() -> None:
             ad("a2", ["+9991001"], text=OTHER),
             ad("b1", ["+9992002"], text=LANA_PARAPHRASED),
             ad("b2", ["+9992002"], text=OTHER + " tot snel"),
+        ]
+    )
+    assert len(engine.profiles()) == 1
+
+
+# Paraphrases between the text threshold and ``text_verbatim_score``.
+LANA_LOOSELY = (
+    "ik ben lana nieuw in utrecht alleen deze week hier lief en rustig bel me voor een "
+    "afspraak overdag of s avonds"
+)
+OTHER_LOOSELY = OTHER + " tot snel groetjes en kusjes"
+
+
+@pytest.mark.parametrize(
+    ("above", "merges"), [(True, True), (False, False)], ids=["own", "template"]
+)
+def test_text_pairs_of_texts_that_are_mostly_template_are_no_evidence(
+    above: bool, merges: bool
+) -> None:
+    # Two independent text pairs join two profiles, but only when every text is at least
+    # ``text_min_share`` of its ad; below, what is left is template leftovers.
+    config = MatchConfig()
+    for a, b in ((LANA, LANA_LOOSELY), (OTHER, OTHER_LOOSELY)):
+        assert config.text_threshold <= text_similarity(a, b) < config.text_verbatim_score
+    share = config.text_min_share + (0.05 if above else -0.05)
+    engine = MatchingEngine()
+    engine.add(
+        [
+            replace(ad("a1", ["+9991001"], text=LANA), distinctive_share=share),
+            replace(ad("a2", ["+9991001"], text=OTHER), distinctive_share=share),
+            replace(ad("b1", ["+9992002"], text=LANA_LOOSELY), distinctive_share=share),
+            replace(ad("b2", ["+9992002"], text=OTHER_LOOSELY), distinctive_share=share),
+        ]
+    )
+    assert (len(engine.profiles()) == 1) is merges
+
+
+def test_near_verbatim_text_pairs_count_even_when_mostly_template() -> None:
+    config = MatchConfig()
+    assert text_similarity(LANA, LANA_PARAPHRASED) >= config.text_verbatim_score
+    share = config.text_min_share / 2
+    engine = MatchingEngine()
+    engine.add(
+        [
+            replace(ad("a1", ["+9991001"], text=LANA), distinctive_share=share),
+            replace(ad("a2", ["+9991001"], text=OTHER), distinctive_share=share),
+            replace(ad("b1", ["+9992002"], text=LANA_PARAPHRASED), distinctive_share=share),
+            replace(ad("b2", ["+9992002"], text=OTHER), distinctive_share=share),
         ]
     )
     assert len(engine.profiles()) == 1
