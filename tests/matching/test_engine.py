@@ -241,44 +241,35 @@ LANA_LOOSELY = (
 OTHER_LOOSELY = OTHER + " tot snel groetjes en kusjes"
 
 
-@pytest.mark.parametrize(
-    ("above", "merges"), [(True, True), (False, False)], ids=["own", "template"]
-)
+def profiles_of_two_phone_groups(b_texts: tuple[str, str], share: float) -> int:
+    """Profiles made of two phone groups, (LANA, OTHER) and ``b_texts``, every text being
+    ``share`` of its ad: they join only on two independent text pairs that count."""
+    engine = MatchingEngine()
+    texts = [("a1", "+9991001", LANA), ("a2", "+9991001", OTHER)]
+    texts += [("b1", "+9992002", b_texts[0]), ("b2", "+9992002", b_texts[1])]
+    engine.add(
+        [replace(ad(i, [phone], text=text), distinctive_share=share) for i, phone, text in texts]
+    )
+    return len(engine.profiles())
+
+
+@pytest.mark.parametrize(("above", "profiles"), [(True, 1), (False, 2)], ids=["own", "template"])
 def test_text_pairs_of_texts_that_are_mostly_template_are_no_evidence(
-    above: bool, merges: bool
+    above: bool, profiles: int
 ) -> None:
-    # Two independent text pairs join two profiles, but only when every text is at least
-    # ``text_min_share`` of its ad; below, what is left is template leftovers.
+    # Below ``text_min_share`` of its ad, what is left of a text is template leftovers.
     config = MatchConfig()
     for a, b in ((LANA, LANA_LOOSELY), (OTHER, OTHER_LOOSELY)):
         assert config.text_threshold <= text_similarity(a, b) < config.text_verbatim_score
     share = config.text_min_share + (0.05 if above else -0.05)
-    engine = MatchingEngine()
-    engine.add(
-        [
-            replace(ad("a1", ["+9991001"], text=LANA), distinctive_share=share),
-            replace(ad("a2", ["+9991001"], text=OTHER), distinctive_share=share),
-            replace(ad("b1", ["+9992002"], text=LANA_LOOSELY), distinctive_share=share),
-            replace(ad("b2", ["+9992002"], text=OTHER_LOOSELY), distinctive_share=share),
-        ]
-    )
-    assert (len(engine.profiles()) == 1) is merges
+    assert profiles_of_two_phone_groups((LANA_LOOSELY, OTHER_LOOSELY), share) == profiles
 
 
 def test_near_verbatim_text_pairs_count_even_when_mostly_template() -> None:
     config = MatchConfig()
     assert text_similarity(LANA, LANA_PARAPHRASED) >= config.text_verbatim_score
     share = config.text_min_share / 2
-    engine = MatchingEngine()
-    engine.add(
-        [
-            replace(ad("a1", ["+9991001"], text=LANA), distinctive_share=share),
-            replace(ad("a2", ["+9991001"], text=OTHER), distinctive_share=share),
-            replace(ad("b1", ["+9992002"], text=LANA_PARAPHRASED), distinctive_share=share),
-            replace(ad("b2", ["+9992002"], text=OTHER), distinctive_share=share),
-        ]
-    )
-    assert len(engine.profiles()) == 1
+    assert profiles_of_two_phone_groups((LANA_PARAPHRASED, OTHER), share) == 1
 
 
 def test_a_profile_keeps_its_id_as_it_grows() -> None:
