@@ -494,9 +494,13 @@ class _MacReader(io.RawIOBase):
         return data
 
     def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        # Straight into the caller's buffer: the unpickler's large reads (numpy arrays of
+        # a million ads) are not copied a second time.
+        view = memoryview(buffer).cast("B")
+        count = self._handle.readinto(view[: min(len(view), self._left)]) or 0
+        self._left -= count
+        self._mac.update(view[:count])
+        return count
 
     def readline(self, size: int | None = -1) -> bytes:
         line = bytearray()
