@@ -669,11 +669,14 @@ class FeatureColumns:
             for h, v, d in zip(hashes, variants, dhashes, strict=True)
         )
 
+    def _own_sentences(self, i: int) -> list[str]:
+        """Ad ``i``'s own sentences as its person wrote them this time, without stops."""
+        person = int(self.person[i])
+        return _person_sentences(self._plan, person, int(self.text_variant[i]), self._config)
+
     def distinctive_text(self, i: int) -> str:
         """Ad ``i``'s own sentences, normalised: what boilerplate removal should leave."""
-        person = int(self.person[i])
-        sentences = _person_sentences(self._plan, person, int(self.text_variant[i]), self._config)
-        return _fold(" ".join(sentences))
+        return _fold(" ".join(self._own_sentences(i)))
 
     def full_text(self, i: int) -> str:
         """Ad ``i``'s text as a crawl stores it: the agency block, the ad's own sentences
@@ -686,9 +689,7 @@ class FeatureColumns:
         agency = int(self.agency[i])
         if agency >= 0:
             parts.extend(AGENCY_BLOCKS[agency])
-        person = int(self.person[i])
-        own = _person_sentences(self._plan, person, int(self.text_variant[i]), self._config)
-        parts.extend(sentence + "." for sentence in own)
+        parts.extend(sentence + "." for sentence in self._own_sentences(i))
         parts.append(_FOOTERS[int(self.site[i]) % len(_FOOTERS)].format(site=self.site_name(i)))
         return " ".join(parts)
 

@@ -601,7 +601,7 @@ class MatchingEngine:
         for (ra, rb), pairs in ranked:
             lone = min(size[ra], size[rb]) == 1
             independent = min(len({a for a, _ in pairs}), len({b for _, b in pairs}))
-            if lone or independent >= self.config.text_support:
+            if lone or independent >= config.text_support:
                 forest.union(ra, rb)
         root = np.arange(len(size), dtype=np.int64)
         for label, representative in forest.representatives():
