@@ -32,7 +32,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,7 @@ from scipy.sparse.csgraph import connected_components
 from matching.evidence import BatchResult, Evidence, Membership, ProfileEvent
 from matching.features import FEATURES_REVISION
 from matching.images import DEFAULT_RADIUS
+from matching.multimap import ListMultimap, SetMultimap
 from matching.pair_scores import PairScoreCache
 from matching.phones import PHONE_HUB_DEGREE
 from matching.photos import (
@@ -146,9 +147,9 @@ class MatchingEngine:
         self._image_start = GrowableArray((0,), np.int64)
         self._image_start.extend(np.zeros(1, dtype=np.int64))
         self._profile_of: list[int] = []
-        self._members: dict[int, set[int]] = {}
+        self._members: SetMultimap[int] = SetMultimap()
         self._next_profile_id = first_profile_id
-        self._ads_of_phone: dict[str, list[int]] = defaultdict(list)
+        self._ads_of_phone: ListMultimap[str] = ListMultimap(create_missing=True)
         self._phone_neighbours: dict[str, set[str]] = {}
         self._hub_phones: set[str] = set()
         self._phone_group: _UnionFind[str] = _UnionFind()
@@ -157,7 +158,7 @@ class MatchingEngine:
             confirm_from=self.config.photo_confirm_from,
             confirm_dhash=self.config.photo_confirm_dhash,
         )
-        self._ads_of_photo: dict[int, list[int]] = defaultdict(list)
+        self._ads_of_photo: ListMultimap[int] = ListMultimap(create_missing=True)
         # Photo -> phone groups it was seen with when it became a hub.
         self._hub_photos: dict[int, int] = {}
         self._text = TextLSHIndex()
@@ -166,6 +167,14 @@ class MatchingEngine:
         self._taken_ids: frozenset[int] = frozenset()
 
     # --- state -------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The id lookup is rebuilt from the ids: faster than unpickling a dict of them.
+        return {name: value for name, value in self.__dict__.items() if name != "_index_of"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._index_of = dict(zip(self._ad_ids, range(len(self._ad_ids)), strict=True))
 
     def __len__(self) -> int:
         return len(self._ad_ids)

@@ -7,6 +7,7 @@ Phone numbers are strings in the unassigned +999 country code: never a real numb
 from __future__ import annotations
 
 import itertools
+import pickle
 import random
 from collections.abc import Sequence
 from dataclasses import replace
@@ -382,6 +383,26 @@ def test_a_batch_read_in_parts_links_like_one_batch(
     assert [(m.ad_id, m.profile_id, m.evidence) for m in result.memberships] == [
         (m.ad_id, m.profile_id, m.evidence) for m in expected.memberships
     ]
+
+
+@given(world=small_worlds(), cuts=st.lists(st.integers(0, 25), min_size=1, max_size=3))
+@settings(max_examples=40, deadline=None)
+def test_a_pickled_engine_links_on_exactly_as_the_original(
+    world: list[AdFeatures], cuts: list[int]
+) -> None:
+    """The snapshot's engine (packed maps, compacted photo index, id lookup rebuilt) goes
+    on as the engine it was made from: same memberships, evidence, events and hubs."""
+    config = MatchConfig(phone_hub_degree=3, image_hub_groups=3)
+    original, copy = MatchingEngine(config), MatchingEngine(config)
+    bounds = [0, *sorted(cuts), len(world)]
+    for a, b in itertools.pairwise(bounds):
+        copy = pickle.loads(pickle.dumps(copy))
+        expected, found = original.add(world[a:b]), copy.add(world[a:b])
+        assert found.memberships == expected.memberships
+        assert found.events == expected.events
+    assert copy.profiles() == original.profiles()
+    assert copy.hub_phones() == original.hub_phones()
+    assert all(copy.profile_of(a.ad_id) == original.profile_of(a.ad_id) for a in world)
 
 
 def test_a_refused_part_leaves_the_parts_before_it_linked() -> None:

@@ -139,8 +139,9 @@ def test_bad_index_arguments() -> None:
 
 
 def test_a_pickled_hamming_index_answers_as_the_original_and_grows_alike() -> None:
-    """The linking snapshot pickles the index: compacted tables and recent adds (held in
-    faiss tables, which do not pickle) both come back, and adds continue as before."""
+    """The linking snapshot pickles the index: recent adds (held in faiss tables, which do
+    not pickle) come back compacted into the sorted tables with the rest, the original is
+    left as it was, and adds continue as before."""
     import pickle
 
     rng = np.random.default_rng(3)
@@ -151,6 +152,7 @@ def test_a_pickled_hamming_index_answers_as_the_original_and_grows_alike() -> No
     assert index._main_size < len(index)
     queries = np.concatenate([stored[::97] ^ np.uint64(0b1011), stored[4990:5010]])
     copy = pickle.loads(pickle.dumps(index))
+    assert copy._main_size == len(copy) == 5200 and index._main_size < 5200
     for radius in (0, 4, 8):
         assert copy.query_many(queries, radius) == index.query_many(queries, radius)
     for each in (index, copy):
