@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
@@ -283,7 +284,15 @@ class MatchingEngine:
                 new_hub_phones |= hub_phones
                 shown |= photos
             del part  # hold no input while the next part is read, nor while linking
+        large = not self._keeps_scores(len(self._ad_ids) - start)
+        if large:
+            # A first build or a large import unpacked an entry per phone and photo;
+            # linking only reads them, so they go back to the flat arrays first.
+            self._ads_of_phone.pack()
+            self._ads_of_photo.pack()
         result = self._link_new(start, new_hub_phones, self._mark_hub_photos(shown))
+        if large:
+            self._members.pack()
         if refused:
             raise refused
         return result
@@ -299,13 +308,13 @@ class MatchingEngine:
         keep_scores = self._keeps_scores(len(new))
         touched.update(self._reach_into_old(new, start, keep_scores=keep_scores))
         for phone in new_hub_phones:
-            touched.update(self._ads_of_phone[phone])
+            touched.update(self._ads_of_phone.peek(phone))
         for photo in new_hub_photos:
-            touched.update(self._ads_of_photo[photo])
+            touched.update(self._ads_of_photo.peek(photo))
         affected_profiles = {self._profile_of[i] for i in touched if self._profile_of[i] >= 0}
         scope = touched
         for profile_id in affected_profiles:
-            scope.update(self._members[profile_id])
+            scope.update(self._members.peek(profile_id))
         hub_reasons = [
             f"phone {p} now appears beside {len(self._phone_neighbours.get(p, ()))} other numbers "
             "and no longer counts as identity"
@@ -333,15 +342,17 @@ class MatchingEngine:
             index = start + offset
             self._ad_ids.append(ad.ad_id)
             self._index_of[ad.ad_id] = index
-            self._phones.append(tuple(ad.phones))
+            # One string per distinct number, however many ads print it.
+            phones = tuple(map(sys.intern, ad.phones))
+            self._phones.append(phones)
             self._texts.append(ad.distinctive_text)
             self._profile_of.append(-1)
-            for phone in ad.phones:
+            for phone in phones:
                 self._ads_of_phone[phone].append(index)
-                if len(ad.phones) < 2:
+                if len(phones) < 2:
                     continue  # most phones stand alone: no set for them
                 neighbours = self._phone_neighbours.setdefault(phone, set())
-                for other in ad.phones:
+                for other in phones:
                     if other != phone and len(neighbours) <= hub_degree:
                         neighbours.add(other)
                 if len(neighbours) >= hub_degree:
@@ -362,8 +373,8 @@ class MatchingEngine:
         if new_hubs:
             self._rebuild_phone_groups()
         else:
-            for ad in ads:
-                self._group_phones(ad.phones)
+            for phones in self._phones[start:]:
+                self._group_phones(phones)
 
         touched_photos: set[int] = set()
         if images:
@@ -408,7 +419,7 @@ class MatchingEngine:
     def _photo_groups(self, photo: int) -> int:
         """Distinct phone groups among the ads showing a photo (stops at the hub level)."""
         groups: set[str] = set()
-        for index in self._ads_of_photo[photo]:
+        for index in self._ads_of_photo.peek(photo):
             for phone in self._own_phones(index):
                 groups.add(self._phone_group.find(phone))
             if len(groups) >= self.config.image_hub_groups:
@@ -429,12 +440,12 @@ class MatchingEngine:
             return reach
         phones = {p for i in new for p in self._phones[i] if p not in self._hub_phones}
         for phone in phones:
-            ads = self._ads_of_phone[phone]
+            ads = self._ads_of_phone.peek(phone)
             reach.update(ads[: bisect_left(ads, start)])
         starts = self._image_start.view()
         uses = np.arange(int(starts[new.start]), int(starts[new.stop]))
         for photo in set(self._photos.photo_of(uses).tolist()) - self._hub_photos.keys():
-            ads = self._ads_of_photo[photo]
+            ads = self._ads_of_photo.peek(photo)
             reach.update(ads[: bisect_left(ads, start)])
         # Text reaches only old ads whose text verifies: an LSH bucket alone is too wide
         # (a 1,000-ad batch would otherwise reach most of a 100k store).
@@ -470,6 +481,35 @@ class MatchingEngine:
         position_of = np.full(len(self._ad_ids), -1, dtype=np.int64)
         position_of[scope_array] = np.arange(count)
 
+        labels, holders_of_phone = self._strong_components(scope, scope_array)
+
+        # Text: verify candidate pairs that strong evidence has not already joined.
+        text_edges = self._text_edges(scope_array, labels, keep=keep_scores)
+        labels = self._join_by_text(labels, text_edges, self._shares.view()[scope_array].tolist())
+
+        order = np.argsort(labels, kind="stable")
+        cuts = np.flatnonzero(np.diff(labels[order])) + 1
+        clusters = [part.tolist() for part in np.split(scope_array[order], cuts)] if count else []
+
+        text_by_position: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        for a, b, score in text_edges:
+            if labels[a] == labels[b]:
+                text_by_position[a].append((b, score))
+                text_by_position[b].append((a, score))
+        del text_edges, order  # not held while a million explanations are built
+
+        def evidence_of(index: int) -> list[Evidence]:
+            return self._evidence(index, position_of, holders_of_phone, text_by_position, scope)
+
+        return self._assign_ids(clusters, new, evidence_of, hub_reasons, report_all=report_all)
+
+    def _strong_components(
+        self, scope: list[int], scope_array: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], dict[str, list[int]]]:
+        """Component of each scope position under strong evidence, and the positions
+        holding each non-hub phone. (A method of its own so that the graph, a few hundred
+        MiB for a million-ad scope, is gone before explanations are built.)"""
+        count = len(scope)
         # Strong evidence as a graph: ads, then phones, then photos, as nodes.
         holders_of_phone: dict[str, list[int]] = {}
         phone_node: dict[str, int] = {}
@@ -503,26 +543,7 @@ class MatchingEngine:
         )
         _, node_labels = connected_components(graph, directed=False)
         labels: npt.NDArray[np.int64] = node_labels[:count].astype(np.int64)
-
-        # Text: verify candidate pairs that strong evidence has not already joined.
-        text_edges = self._text_edges(scope_array, labels, keep=keep_scores)
-        shares = self._shares.view()[scope_array].tolist()
-        labels = self._join_by_text(labels, text_edges, shares)
-
-        order = np.argsort(labels, kind="stable")
-        cuts = np.flatnonzero(np.diff(labels[order])) + 1
-        clusters = [part.tolist() for part in np.split(scope_array[order], cuts)] if count else []
-
-        text_by_position: dict[int, list[tuple[int, float]]] = defaultdict(list)
-        for a, b, score in text_edges:
-            if labels[a] == labels[b]:
-                text_by_position[a].append((b, score))
-                text_by_position[b].append((a, score))
-
-        def evidence_of(index: int) -> list[Evidence]:
-            return self._evidence(index, position_of, holders_of_phone, text_by_position, scope)
-
-        return self._assign_ids(clusters, new, evidence_of, hub_reasons, report_all=report_all)
+        return labels, holders_of_phone
 
     def _uses_of(
         self, ads: npt.NDArray[np.int64]
@@ -717,7 +738,7 @@ class MatchingEngine:
         if leader_ad != index and position_of[leader_ad] >= 0:
             return leader_ad, leader
         starts = self._image_start.view()
-        for other in self._ads_of_photo[photo]:
+        for other in self._ads_of_photo.peek(photo):
             if other == index or position_of[other] < 0:
                 continue
             first, end = starts[other : other + 2].tolist()

@@ -16,7 +16,7 @@ from matching.multimap import ListMultimap, SetMultimap
 _PHONES = st.sampled_from(["+999100", "+999101", "+999102", "+999200", "+99930", "+9994"])
 _OPERATIONS = st.lists(
     st.tuples(
-        st.sampled_from(["append", "read", "delete", "replace", "pickle"]),
+        st.sampled_from(["append", "read", "delete", "replace", "pickle", "pack"]),
         st.integers(0, 12),
         st.integers(0, 1000),
     ),
@@ -42,6 +42,7 @@ def test_list_multimap_matches_a_defaultdict(operations: list[tuple[str, int, in
             model[key].append(value)
         elif operation == "read":
             assert (key in packed) == (key in model)
+            assert packed.peek(key) == model.get(key, [])
             assert packed.get(key) == model.get(key)
         elif operation == "delete":
             if key in model:
@@ -52,6 +53,8 @@ def test_list_multimap_matches_a_defaultdict(operations: list[tuple[str, int, in
         elif operation == "replace":
             packed[key] = [value]
             model[key] = [value]
+        elif operation == "pack":
+            packed.pack()
         else:
             packed = pickle.loads(pickle.dumps(packed))
         _check_same(packed, dict(model))
@@ -70,6 +73,7 @@ def test_set_multimap_with_string_keys_matches_a_dict(
             packed.setdefault(key, set()).add(value)
             model.setdefault(key, set()).add(value)
         elif operation == "read":
+            assert packed.peek(key) == sorted(model.get(key, ()))
             assert packed.get(key) == model.get(key)
             if key not in model:
                 with pytest.raises(KeyError):
@@ -79,6 +83,8 @@ def test_set_multimap_with_string_keys_matches_a_dict(
         elif operation == "replace":
             packed[key] = {value, value + 1}
             model[key] = {value, value + 1}
+        elif operation == "pack":
+            packed.pack()
         else:
             packed = pickle.loads(pickle.dumps(packed))
         _check_same(packed, model)
@@ -102,6 +108,21 @@ def test_reading_a_missing_key_creates_only_where_asked() -> None:
         plain[3]
     assert plain.get(3) is None and len(plain) == 0
     assert "a string" not in plain  # a key of another kind is simply absent
+
+
+def test_peek_reads_without_unpacking_and_pack_releases_the_containers() -> None:
+    """What keeps a million-ad build small: reading for linking unpacks nothing, and a
+    large batch's containers go back into the arrays."""
+    packed: ListMultimap[int] = ListMultimap(create_missing=True)
+    for number in range(1000):
+        packed[number % 300].append(number)
+    assert len(packed._changed) == 300
+    packed.pack()
+    assert not packed._changed and len(packed) == 300
+    assert packed.peek(7) == [7, 307, 607, 907] and packed.peek(300) == []
+    assert not packed._changed and 300 not in packed
+    packed[7].append(1007)  # a write unpacks that one entry only
+    assert list(packed._changed) == [7] and packed.peek(7)[-1] == 1007
 
 
 def test_packs_into_flat_arrays() -> None:
