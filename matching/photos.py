@@ -137,13 +137,28 @@ class PhotoGroups:
         self._leaders = HammingIndex()
         self._leader_phashes = HammingIndex()
         self._hashes = GrowableArray((0, HASHES_PER_USE), np.uint64)
-        self._dhashes = GrowableArray((0, HASHES_PER_USE), np.uint64)
-        self._dhash_known = GrowableArray((0,), np.bool_)
+        # dHashes are kept for leaders only, by photo: a match is confirmed against the
+        # photo's first use (70 MiB less at 1M ads than one row per use).
+        self._leader_dhashes = GrowableArray((0, HASHES_PER_USE), np.uint64)
+        self._leader_dhash_known = GrowableArray((0,), np.bool_)
         self._photo = GrowableArray((0,), np.int64)
         self._leader_use: list[int] = []
         # Use -> (photo, pHash distance, dHash distance or None): its closest match within
         # the radius that was not confirmed, when it joined no photo through it.
         self.unconfirmed: dict[int, tuple[int, int, int | None]] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_dhashes" in state:  # pickled before dHashes were kept per leader only
+            leaders = np.asarray(state["_leader_use"], dtype=np.int64)
+            for old, new in (
+                ("_dhashes", "_leader_dhashes"),
+                ("_dhash_known", "_leader_dhash_known"),
+            ):
+                rows = state.pop(old).view()[leaders]
+                kept = GrowableArray((0, *rows.shape[1:]), rows.dtype.type)
+                kept.extend(rows)
+                state[new] = kept
+        self.__dict__.update(state)
 
     def __len__(self) -> int:
         """Number of uses."""
@@ -233,10 +248,11 @@ class PhotoGroups:
             if self.unconfirmed.get(first_use + row, (-1,))[0] == photos[row]:
                 del self.unconfirmed[first_use + row]  # it joined that photo after all
         self._hashes.extend(block)
-        self._dhashes.extend(second)
-        self._dhash_known.extend(known)
         self._photo.extend(photos)
         if new_leaders:
+            # Photo ids are handed out in order of ``new_leaders``: rows line up.
+            self._leader_dhashes.extend(second[new_leaders])
+            self._leader_dhash_known.extend(known[new_leaders])
             ids = np.asarray([photos[p] for p in new_leaders], dtype=np.int64)
             self._leaders.add(np.repeat(ids, HASHES_PER_USE), block[new_leaders].reshape(-1))
             self._leader_phashes.add(ids, block[new_leaders, 0])
@@ -289,8 +305,8 @@ class PhotoGroups:
         keep = np.ones(len(hit_rows), dtype=bool)
         hashes, dhashes, dhash_known = (
             self._hashes.view(),
-            self._dhashes.view(),
-            self._dhash_known.view(),
+            self._leader_dhashes.view(),
+            self._leader_dhash_known.view(),
         )
         for hit in np.flatnonzero(hit_distances >= self.confirm_from).tolist():
             row, photo = int(hit_rows[hit]), int(hit_photos[hit])
@@ -302,7 +318,7 @@ class PhotoGroups:
                 photo,
                 int(hit_distances[hit]),
                 block[row], second[row] if known[row] else None,
-                hashes[leader], dhashes[leader] if dhash_known[leader] else None,
+                hashes[leader], dhashes[photo] if dhash_known[photo] else None,
             )  # fmt: skip
         hit_rows, hit_photos, hit_distances = hit_rows[keep], hit_photos[keep], hit_distances[keep]
         open_hit = photos[hit_rows] < 0

@@ -5,6 +5,7 @@ Hashes are random 64-bit values with bits flipped by hand; no image is decoded h
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import numpy as np
@@ -12,7 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.photos import HASHES_PER_USE, PhotoGroups, dhash_rows, fingerprint_rows
+from matching.photos import (
+    HASHES_PER_USE,
+    GrowableArray,
+    PhotoGroups,
+    dhash_rows,
+    fingerprint_rows,
+)
 from matching.records import ImageFingerprint
 
 BASE = 0x8F3A_5C21_9D04_E7B6
@@ -85,6 +92,31 @@ def test_a_match_near_the_radius_needs_the_dhash_to_agree(same_batch: bool) -> N
         photos = groups.add(*both(first)).tolist() + groups.add(*both(*uses)).tolist()
     assert photos[:2] == [0, 0] and 0 not in photos[2:]
     assert groups.unconfirmed == {2: (0, 8, 9), 3: (0, 6, None)}
+
+
+def test_groups_pickled_with_a_dhash_row_per_use_confirm_as_before() -> None:
+    """Snapshots made before dHashes were kept per photo hold one row per use; they read
+    into the per-photo layout and confirm exactly as the groups that made them."""
+    # Photo 1's first use is use 2: rows by photo and rows by use differ.
+    first = [photo(BASE, dhash=DHASH), photo(flip(BASE, 1), dhash=DHASH), photo(OTHER)]
+    later = [
+        photo(flip(BASE, *range(6)), dhash=flip(DHASH, *range(8))),  # confirmed by photo 0
+        photo(flip(BASE, *range(8)), dhash=flip(DHASH, *range(9))),  # refused
+        photo(flip(OTHER, *range(6)), dhash=DHASH),  # photo 1 has no dHash: refused
+    ]
+    groups = PhotoGroups(8)
+    groups.add(*both(*first))
+    old_state = dict(pickle.loads(pickle.dumps(groups)).__dict__)  # a copy, as it was saved
+    del old_state["_leader_dhashes"], old_state["_leader_dhash_known"]
+    per_use, known = dhash_rows(first)
+    old_state["_dhashes"], old_state["_dhash_known"] = GrowableArray((0, 6), np.uint64), None
+    old_state["_dhashes"].extend(per_use)
+    old_state["_dhash_known"] = GrowableArray((0,), np.bool_)
+    old_state["_dhash_known"].extend(known)
+    restored = PhotoGroups.__new__(PhotoGroups)
+    restored.__setstate__(old_state)
+    assert restored.add(*both(*later)).tolist() == groups.add(*both(*later)).tolist() == [0, 2, 3]
+    assert restored.unconfirmed == groups.unconfirmed == {4: (0, 8, 9), 5: (1, 6, None)}
 
 
 def test_the_confirmation_can_be_set() -> None:
