@@ -108,8 +108,9 @@ def measure(ads: int, new_ads: int, seed: int, chunk: int) -> ScaleRun:
     time, as ``adwatch match`` reads them from a file: the peak measured here is the
     linking's, not the test corpus generator's (616 MiB at 1M ads).
     """
-    connection, corpus_end = multiprocessing.get_context("fork").Pipe()
-    server = multiprocessing.get_context("fork").Process(
+    forking = multiprocessing.get_context("fork")
+    connection, corpus_end = forking.Pipe()
+    server = forking.Process(
         target=_serve_corpus, args=(corpus_end, ads + new_ads, seed), daemon=True
     )
     server.start()
