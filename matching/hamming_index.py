@@ -1,8 +1,8 @@
 """Exact Hamming-radius search over 64-bit hashes, each stored under an int key.
 
 ``HammingIndex`` finds every stored hash within a radius of a query (the photos' pHashes and
-their variants, ``matching.images``), exactly, with multi-index hashing: compact numpy
-sorted tables, recent adds in faiss hash tables.
+their variants, ``matching.images``), exactly, with multi-index hashing in compact numpy
+sorted tables that new hashes are merged into; a small index is scanned instead.
 
 Measured with ``benchmarks/bench_image_index.py``; the numbers that chose the chunks and
 the storage are quoted next to them below.
@@ -30,20 +30,18 @@ I64Array = npt.NDArray[np.int64]
 # 21-bit chunks average 0.5 entries, 232 buckets probed per table at radius 8.
 # (shift, bits): each table sees the hash rotated right by ``shift`` and keys on its low bits.
 _CHUNKS: Final = ((0, 21), (21, 21), (42, 22))
-# faiss IndexBinaryMultiHash verifies candidates through a shared flat store and a hash set
-# (1.9 ms per radius-8 query at 10M); IndexBinaryHash keeps codes inside each bucket
-# (0.3 ms) but costs ~260 bytes per hash (a heap-allocated bucket each), so it holds only
-# recent adds here. The sorted tables answer a radius-8 query over 1M hashes in a median
-# 0.08 ms and 100k batched queries in 1.5 s (bench_image_index.py), at 28 bytes per hash.
-# A bucket probe costs about as much as scanning this many stored hashes by brute force.
-_PROBE_COST: Final = 64
+# The sorted tables answer a radius-8 query over 1M hashes in a median 0.08 ms and 100k
+# batched queries in 1.5 s (bench_image_index.py), at 28 bytes per hash. New hashes are
+# merged into them before the next table search (an insert into each sorted column and a
+# running count per bucket: ~30 ms for a block of new photos into 6M hashes, where a
+# rebuild took 6 s). faiss IndexBinaryHash tables for recent adds, tried before, cost
+# about 100 us per query whatever their size and 5 us per hash added: slower than both.
+# A bucket probe costs about as much as scanning this many stored hashes (faiss's flat
+# scan, measured against the sorted tables between 30k and 240k hashes).
+_PROBE_COST: Final = 96
 _QUERY_BLOCK: Final = 65_536
 # Queries probed together in the sorted tables (each probes ~232 buckets per table).
 _PROBE_BLOCK: Final = 4096
-# Recent adds are folded into the sorted tables once they number this many and a
-# 1/_COMPACT_RATIO of the rest: rebuild work stays O(n log n) over any sequence of adds.
-_COMPACT_MIN: Final = 65_536
-_COMPACT_RATIO: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +74,14 @@ class HammingIndex:
     key once, at the distance of its closest hash. Adds may follow queries. An instance must
     not be used from several threads at once.
 
-    Storage is log-structured: recent adds go to faiss hash tables (fast to extend, about
-    260 bytes per hash), and once they outgrow a quarter of the rest everything is rebuilt
-    into compact sorted tables (``_SortedTables``, 28 bytes per hash) that numpy probes.
+    A small index is scanned whole (faiss's flat scan); a larger one keeps multi-index
+    sorted tables (``_SortedTables``, 28 bytes per hash) into which hashes added since
+    the last table search are merged before the next one.
     """
 
     def __init__(self) -> None:
-        self._tables = [faiss.IndexBinaryHash(64, bits) for _, bits in _CHUNKS]
         self._main: _SortedTables | None = None
-        self._main_size = 0
+        self._main_size = 0  # hashes already in the sorted tables
         self._hashes: U64Array = np.zeros(0, dtype=np.uint64)
         self._keys: I64Array = np.zeros(0, dtype=np.int64)
         self._size = 0
@@ -93,26 +90,18 @@ class HammingIndex:
         return self._size
 
     def __getstate__(self) -> dict[str, Any]:
-        # faiss tables do not pickle; they hold only the recent adds and are rebuilt.
-        state = {name: value for name, value in self.__dict__.items() if name != "_tables"}
+        if self._main is not None:
+            self._merge_added()  # pickled whole: no merge left for the reader
+        state = dict(self.__dict__)
         state["_hashes"] = self._hashes[: self._size]
         state["_keys"] = self._keys[: self._size]
-        if self._size > self._main_size:
-            # Pickled compacted: sorted tables read as fast as a copy, where re-adding the
-            # recent hashes to faiss tables cost 1.5 s at a million photos.
-            state["_main"] = _SortedTables(state["_hashes"])
-            state["_main_size"] = self._size
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.pop("_tables", None)  # faiss tables of recent adds, in older snapshots
         self.__dict__.update(state)
         if self._main is not None:
             self._main.rebind(self._hashes[: self._main_size])
-        self._tables = [faiss.IndexBinaryHash(64, bits) for _, bits in _CHUNKS]
-        recent = self._hashes[self._main_size : self._size]
-        if len(recent):
-            for (shift, _), table in zip(_CHUNKS, self._tables, strict=True):
-                table.add(_codes(_rotate_right(recent, shift)))
 
     def add(
         self, keys: Sequence[int] | npt.NDArray[Any], hashes: Sequence[int] | npt.NDArray[Any]
@@ -128,12 +117,6 @@ class HammingIndex:
         self._hashes[self._size : self._size + len(hash_array)] = hash_array
         self._keys[self._size : self._size + len(hash_array)] = key_array
         self._size += len(hash_array)
-        recent = self._size - self._main_size
-        if recent >= max(_COMPACT_MIN, self._main_size // _COMPACT_RATIO):
-            self._compact()
-        else:
-            for (shift, _), table in zip(_CHUNKS, self._tables, strict=True):
-                table.add(_codes(_rotate_right(hash_array, shift)))
 
     def query(self, hash: int, radius: int) -> list[tuple[int, int]]:
         """``(key, distance)`` of every key with a hash within ``radius`` bits, closest first."""
@@ -142,7 +125,7 @@ class HammingIndex:
     def query_many(
         self, hashes: Sequence[int] | npt.NDArray[Any], radius: int
     ) -> list[list[tuple[int, int]]]:
-        """``query`` for each hash, in one batched (multi-threaded) search."""
+        """``query`` for each hash, in one batched search."""
         found = self.range_search(hashes, radius)
         keys, distances = found.keys.tolist(), found.distances.tolist()
         bounds = found.lims.tolist()
@@ -159,64 +142,39 @@ class HammingIndex:
         radius = min(radius, 64)
         flips = radius // len(_CHUNKS)
         parts: list[tuple[I64Array, I64Array, I64Array]] = []
-        if self._size:
+        if self._size and len(queries):
+            tables = self._tables_pay_off(flips)
+            if tables:
+                self._merge_added()
             for start in range(0, len(queries), _QUERY_BLOCK):
                 block = queries[start : start + _QUERY_BLOCK]
-                if not self._tables_pay_off(flips):
-                    rows, ids, distances = self._search_brute(block, radius)
-                    parts.append((rows + start, self._keys[ids], distances))
-                    continue
-                if self._main is not None:
+                if tables and self._main is not None:
                     rows, ids, distances = self._main.search(block, radius, flips)
-                    parts.append((rows + start, self._keys[ids], distances))
-                if self._size > self._main_size:
-                    rows, ids, distances = self._search_tables(block, radius, flips)
-                    parts.append((rows + start, self._keys[ids + self._main_size], distances))
+                else:
+                    rows, ids, distances = self._search_brute(block, radius)
+                parts.append((rows + start, self._keys[ids], distances))
         return _collapse(len(queries), parts)
 
     def _tables_pay_off(self, flips: int) -> bool:
         probes = sum(_buckets_within(bits, flips) for _, bits in _CHUNKS)
         return probes * _PROBE_COST < self._size
 
-    def _compact(self) -> None:
-        """Rebuild every hash into the sorted tables; empty the faiss tables."""
-        self._main = _SortedTables(self._hashes[: self._size])
+    def _merge_added(self) -> None:
+        """Bring every hash into the sorted tables (built whole the first time)."""
+        if self._main is None:
+            self._main = _SortedTables(self._hashes[: self._size])
+        elif self._size > self._main_size:
+            self._main.merge(self._hashes[: self._size], self._main_size)
         self._main_size = self._size
-        self._tables = [faiss.IndexBinaryHash(64, bits) for _, bits in _CHUNKS]
-
-    def _search_tables(
-        self, queries: U64Array, radius: int, flips: int
-    ) -> tuple[I64Array, I64Array, I64Array]:
-        """Search the faiss tables of recent adds; ids count from the first recent hash."""
-        recent = self._hashes[self._main_size : self._size]
-        rows_parts, ids_parts, dist_parts = [], [], []
-        for number, ((shift, _), table) in enumerate(zip(_CHUNKS, self._tables, strict=True)):
-            table.nflip = flips
-            # faiss keeps hits strictly below the threshold.
-            lims, distances, ids = table.range_search(
-                _codes(_rotate_right(queries, shift)), radius + 1
-            )
-            rows = np.repeat(
-                np.arange(len(queries), dtype=np.int64), np.diff(lims.astype(np.int64))
-            )
-            if number:
-                keep = _first_table_only(recent[ids] ^ queries[rows], number, flips)
-                rows, ids, distances = rows[keep], ids[keep], distances[keep]
-            rows_parts.append(rows)
-            ids_parts.append(ids.astype(np.int64))
-            dist_parts.append(distances.astype(np.int64))
-        return np.concatenate(rows_parts), np.concatenate(ids_parts), np.concatenate(dist_parts)
 
     def _search_brute(self, queries: U64Array, radius: int) -> tuple[I64Array, I64Array, I64Array]:
-        stored = self._hashes[: self._size]
-        rows_parts, ids_parts, dist_parts = [], [], []
-        for row, query in enumerate(queries):
-            distances = np.bitwise_count(stored ^ query)
-            ids = np.flatnonzero(distances <= radius)
-            rows_parts.append(np.full(len(ids), row, dtype=np.int64))
-            ids_parts.append(ids.astype(np.int64))
-            dist_parts.append(distances[ids].astype(np.int64))
-        return np.concatenate(rows_parts), np.concatenate(ids_parts), np.concatenate(dist_parts)
+        # faiss's flat scan (popcount in C++, both cores) is about three times numpy's
+        # per-query scan; it keeps hits strictly below the threshold.
+        flat = faiss.IndexBinaryFlat(64)
+        flat.add(_codes(self._hashes[: self._size]))
+        lims, distances, ids = flat.range_search(_codes(queries), radius + 1)
+        rows = np.repeat(np.arange(len(queries), dtype=np.int64), np.diff(lims.astype(np.int64)))
+        return rows, ids.astype(np.int64), distances.astype(np.int64)
 
     def _reserve(self, size: int) -> None:
         if size <= len(self._hashes):
@@ -247,6 +205,22 @@ class _SortedTables:
             offsets = np.zeros((1 << bits) + 1, dtype=np.int32)
             np.cumsum(np.bincount(chunk, minlength=1 << bits), out=offsets[1:])
             self._offsets.append(offsets)
+
+    def merge(self, hashes: U64Array, known: int) -> None:
+        """Take in ``hashes[known:]`` (the tables hold ``hashes[:known]``): each goes at the
+        end of its bucket's run, as a rebuild's stable sort would put it."""
+        self._hashes = hashes
+        added = hashes[known:]
+        positions = np.arange(known, len(hashes), dtype=np.int32)
+        for number, (shift, bits) in enumerate(_CHUNKS):
+            chunk = _chunk(added, shift, bits)
+            by_chunk = np.argsort(chunk, kind="stable")
+            chunk = chunk[by_chunk]
+            offsets = self._offsets[number]
+            self._order[number] = np.insert(
+                self._order[number], offsets[chunk + 1], positions[by_chunk]
+            )
+            offsets[1:] += np.cumsum(np.bincount(chunk, minlength=1 << bits), dtype=np.int32)
 
     def rebind(self, hashes: U64Array) -> None:
         """Read the same hashes from another array (the index grew its storage)."""

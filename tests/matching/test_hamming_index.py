@@ -39,31 +39,51 @@ def stored_and_queries(draw: st.DrawFn) -> tuple[list[int], list[int], list[int]
     return keys, hashes, queries, draw(st.integers(0, 12))
 
 
-@pytest.mark.parametrize("path", ["hash tables", "sorted tables", "both", "brute force"])
+@pytest.mark.parametrize("path", ["brute force", "tables built whole", "tables merged into"])
 @settings(max_examples=60, deadline=None)
 @given(case=stored_and_queries())
 def test_index_is_exact(path: str, case: tuple[list[int], list[int], list[int], int]) -> None:
     keys, hashes, queries, radius = case
     half = len(hashes) // 2
     with pytest.MonkeyPatch.context() as patch:
-        # Small indexes scan by brute force and keep recent adds in faiss tables; force
-        # each search path in turn ("both": the first half compacted, the second recent).
+        # Small indexes are scanned whole; force each search path in turn ("merged into":
+        # the tables are built from the first half, and the second half merged in).
         patch.setattr(hamming_index, "_PROBE_COST", 10**12 if path == "brute force" else 0)
-        compact_first = path in ("sorted tables", "both")
-        patch.setattr(hamming_index, "_COMPACT_MIN", 1 if compact_first else 10**9)
         index = HammingIndex()
         index.add(keys[:half], hashes[:half])
-        if path == "both":
-            patch.setattr(hamming_index, "_COMPACT_MIN", 10**9)
+        if path == "tables merged into":
+            index.range_search(queries, radius)
         index.add(keys[half:], hashes[half:])
         found = index.query_many(queries, radius)
         assert found == [brute_force(keys, hashes, q, radius) for q in queries]
         assert index.query(queries[0], radius) == found[0]
 
 
+def test_merged_tables_equal_tables_built_whole() -> None:
+    """Adds merged into the sorted tables leave them as a rebuild would make them."""
+    rng = np.random.default_rng(11)
+    stored = rng.integers(0, 2**64, size=110_000, dtype=np.uint64)
+    stored[90_000:90_100] = stored[:100]  # repeated hashes: order within a bucket matters
+    merged = HammingIndex()
+    merged.add(np.arange(80_000), stored[:80_000])
+    merged.range_search(stored[:10], DEFAULT_RADIUS)
+    assert merged._main is not None
+    for start in range(80_000, 110_000, 7_000):
+        merged.add(np.arange(start, min(start + 7_000, 110_000)), stored[start : start + 7_000])
+        merged.range_search(stored[:10], DEFAULT_RADIUS)
+    whole = HammingIndex()
+    whole.add(np.arange(110_000), stored)
+    whole.range_search(stored[:10], DEFAULT_RADIUS)
+    assert whole._main is not None
+    for mine, theirs in zip(merged._main._order, whole._main._order, strict=True):
+        assert np.array_equal(mine, theirs)
+    for mine, theirs in zip(merged._main._offsets, whole._main._offsets, strict=True):
+        assert np.array_equal(mine, theirs)
+
+
 def test_large_index_uses_tables_and_is_exact() -> None:
     rng = np.random.default_rng(5)
-    stored = rng.integers(0, 2**64, size=60_000, dtype=np.uint64)
+    stored = rng.integers(0, 2**64, size=90_000, dtype=np.uint64)
     keys = np.arange(len(stored), dtype=np.int64) // 3
     queries = stored[:200].copy()
     for row in range(len(queries)):
@@ -138,24 +158,51 @@ def test_bad_index_arguments() -> None:
         index.query(0, -1)
 
 
-def test_a_pickled_hamming_index_answers_as_the_original_and_grows_alike() -> None:
-    """The linking snapshot pickles the index: recent adds (held in faiss tables, which do
-    not pickle) come back compacted into the sorted tables with the rest, the original is
-    left as it was, and adds continue as before."""
+@pytest.mark.parametrize("path", ["brute force", "tables"])
+def test_a_pickled_hamming_index_answers_as_the_original_and_grows_alike(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The linking snapshot pickles the index: hashes added since the last table search
+    come back merged into the sorted tables with the rest, and adds continue as before."""
     import pickle
 
+    monkeypatch.setattr(hamming_index, "_PROBE_COST", 0 if path == "tables" else 10**12)
     rng = np.random.default_rng(3)
     stored = rng.integers(0, 2**63, size=6000, dtype=np.uint64)
     index = HammingIndex()
     index.add(np.arange(5000), stored[:5000])
-    index.add(np.arange(5000, 5200), stored[5000:5200])  # stays in the recent tables
-    assert index._main_size < len(index)
     queries = np.concatenate([stored[::97] ^ np.uint64(0b1011), stored[4990:5010]])
+    before = index.query_many(queries, 8)
+    index.add(np.arange(5000, 5200), stored[5000:5200])  # not yet in any tables
     copy = pickle.loads(pickle.dumps(index))
-    assert copy._main_size == len(copy) == 5200 and index._main_size < 5200
+    assert len(copy) == 5200
+    if path == "tables":
+        assert copy._main is not None and copy._main_size == 5200
+    else:
+        assert copy._main is None
     for radius in (0, 4, 8):
         assert copy.query_many(queries, radius) == index.query_many(queries, radius)
+    assert copy.query_many(queries, 8) != before  # the added hashes are found
     for each in (index, copy):
         each.add(np.arange(5200, 6000), stored[5200:])
     assert copy.query_many(queries, 8) == index.query_many(queries, 8)
     assert copy.query_many(stored[5900:], 0) == [[(k, 0)] for k in range(5900, 6000)]
+
+
+def test_an_index_pickled_with_faiss_era_state_loads() -> None:
+    """Snapshots written when recent adds lived in faiss tables (always pickled
+    compacted, the tables left out) read into the current index."""
+    import pickle
+
+    rng = np.random.default_rng(4)
+    stored = rng.integers(0, 2**63, size=80_000, dtype=np.uint64)
+    index = HammingIndex()
+    index.add(np.arange(80_000), stored)
+    index.range_search(stored[:3], 8)
+    state = index.__getstate__()
+    assert "_tables" not in state
+    old = HammingIndex.__new__(HammingIndex)
+    old.__setstate__(pickle.loads(pickle.dumps({**state, "_tables": None})))
+    assert old.query_many(stored[:50] ^ np.uint64(0b111), 8) == index.query_many(
+        stored[:50] ^ np.uint64(0b111), 8
+    )
