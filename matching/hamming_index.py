@@ -257,8 +257,9 @@ class _SortedTables:
                 xor = self._hashes[ids] ^ block[rows]
                 distances = np.bitwise_count(xor).astype(np.int64)
                 keep = distances <= radius
-                if number:
-                    keep &= _first_table_only(xor, number, flips)
+                if number:  # on the hits only: few of the candidates
+                    near = np.flatnonzero(keep)
+                    keep[near] = _first_table_only(xor[near], number, flips)
                 rows_parts.append(rows[keep] + start)
                 ids_parts.append(ids[keep])
                 dist_parts.append(distances[keep])
