@@ -140,6 +140,25 @@ def test_a_stock_photo_is_a_hub_whatever_order_its_uses_arrive_in() -> None:
     assert partition(stepwise) == partition(batch) == {frozenset(str(n)) for n in range(6)}
 
 
+def test_phone_groups_split_by_a_new_hub_decide_whether_a_photo_is_a_hub() -> None:
+    """While +9990999 is beside few numbers it joins them into one phone group; once it is
+    a hub they are separate advertisers, and a photo shown with four of them is stock."""
+    hub = "+9990999"
+    first = [ad(str(n), [f"+999100{n}", hub], [ImageFingerprint(PHOTO_C)]) for n in (1, 2, 3)]
+    later = [
+        ad("4", ["+9991004", hub]),
+        ad("5", ["+9991005", hub], [ImageFingerprint(flip(PHOTO_C, 3))]),
+    ]
+    stepwise = MatchingEngine()
+    stepwise.add(first)
+    assert len(stepwise.profiles()) == 1 and hub not in stepwise.hub_phones()
+    stepwise.add(later)
+    assert hub in stepwise.hub_phones()
+    batch = MatchingEngine()
+    batch.add_parts([first, later])
+    assert partition(stepwise) == partition(batch) == {frozenset(str(n)) for n in range(1, 6)}
+
+
 def test_a_new_ad_reaches_old_ads_only_through_text_that_verifies() -> None:
     engine = MatchingEngine()
     engine.add([ad("1", ["+9991001"], text=LANA), ad("2", ["+9991001"]), ad("3", text=OTHER)])
